@@ -1,0 +1,186 @@
+"""Argument checking shared by the kernels' front end and `fastdrop.reference`.
+
+Both implementations call these same functions, so a bad argument gets the same
+`TypeError`/`ValueError` from either, before any random word is drawn or any C code runs.
+The numeric rules here (threshold, scale) are DESIGN.md §2 and §3.
+"""
+import math
+import numbers
+import secrets
+
+import numpy as np
+
+U64 = 1 << 64
+
+#: dtypes the kernels compute in (DESIGN.md §3).
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class _DefaultRate(float):
+    """The default `rate=0.5`, told apart from an explicit 0.5 so rate + keep_prob is caught."""
+
+    def __repr__(self):
+        return "0.5"
+
+
+DEFAULT_RATE = _DefaultRate(0.5)
+
+
+def resolve_keep_prob(rate, keep_prob, *, required=True):
+    """Return keep_prob as a float in [0, 1] from exactly one of `rate` / `keep_prob`."""
+    if rate is DEFAULT_RATE:
+        rate = None if keep_prob is not None else 0.5
+    if rate is not None and keep_prob is not None:
+        raise TypeError("pass either rate or keep_prob, not both")
+    if rate is None and keep_prob is None:
+        if required:
+            raise TypeError("one of rate or keep_prob is required")
+        return None
+    name, value = ("rate", rate) if rate is not None else ("keep_prob", keep_prob)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if not (0.0 <= value <= 1.0):  # also rejects NaN
+        raise ValueError(f"{name} must be in [0, 1], got {value!r}")
+    return 1.0 - value if name == "rate" else value
+
+
+def keep_threshold(keep_prob):
+    """T = floor(keep_prob * 2**32); an element is kept iff its word < T (exact: a power of two)."""
+    return int(math.floor(keep_prob * 4294967296.0))
+
+
+def inverted_scale(keep_prob, inverted=True):
+    """The float64 factor applied to kept elements: 1/keep_prob (inverted) or 1 (classical).
+
+    With keep_prob = 0 nothing is kept, so the factor is never used; it is 0, not a division.
+    """
+    if not inverted:
+        return 1.0
+    return 1.0 / keep_prob if keep_prob > 0.0 else 0.0
+
+
+def _u64(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    value = int(value)
+    if not (0 <= value < U64):
+        raise ValueError(f"{name} must be in [0, 2**64), got {value}")
+    return value
+
+
+def resolve_seed(seed):
+    """The 64-bit Philox key: an int as given, drawn from a Generator, or fresh OS entropy."""
+    if seed is None:
+        return secrets.randbits(64)
+    if isinstance(seed, np.random.Generator):
+        return int(seed.integers(0, U64, dtype=np.uint64))
+    return _u64(seed, "seed")
+
+
+def check_stream(stream):
+    return _u64(stream, "stream")
+
+
+def check_offset(offset, size):
+    offset = _u64(offset, "offset")
+    if offset + size > U64:
+        raise ValueError(f"offset + size must be at most 2**64, got {offset} + {size}")
+    return offset
+
+
+def check_shape(shape):
+    """A tuple of non-negative ints from an int or a sequence of ints."""
+    if isinstance(shape, (numbers.Integral, np.integer)) and not isinstance(shape, (bool, np.bool_)):
+        shape = (shape,)
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise TypeError(f"shape must be an int or a tuple of ints, got {type(shape).__name__}") from None
+    for d in dims:
+        if isinstance(d, (bool, np.bool_)) or not isinstance(d, numbers.Integral):
+            raise TypeError(f"shape must contain ints, got {type(d).__name__}")
+        if d < 0:
+            raise ValueError(f"shape must not contain negative sizes, got {dims}")
+    return tuple(int(d) for d in dims)
+
+
+def check_input(x, name="x"):
+    """An ndarray of a supported float dtype; anything else is a TypeError (no silent cast)."""
+    if isinstance(x, np.ndarray):
+        arr = x
+    else:
+        if x is None:
+            raise TypeError(f"{name} must be an array, got None")
+        try:
+            arr = np.asarray(x)
+        except Exception as exc:  # ragged lists and the like
+            raise TypeError(f"{name} must be an array of floats: {exc}") from None
+    if arr.dtype not in FLOAT_DTYPES:
+        kinds = {"b": "bool", "i": "integer", "u": "integer", "c": "complex", "O": "object"}
+        kind = kinds.get(arr.dtype.kind, str(arr.dtype))
+        raise TypeError(f"{name} must be float32 or float64, got {kind} dtype {arr.dtype}"
+                        " (cast it explicitly; fastdrop never casts silently)")
+    if not arr.dtype.isnative:
+        raise TypeError(f"{name} must be in native byte order, got {arr.dtype.str}")
+    return arr
+
+
+def check_out(out, shape, dtype):
+    """`out` must be a writeable ndarray of exactly the result's shape and dtype."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"out must have dtype {dtype}, got {out.dtype}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"out must have shape {tuple(shape)}, got {out.shape}")
+    if not out.flags.writeable:
+        raise ValueError("out must be writeable, got a read-only array")
+    return out
+
+
+def check_mask(mask, shape, name="mask"):
+    """A fastdrop.Mask whose shape is `shape`."""
+    from ._mask import Mask
+
+    if not isinstance(mask, Mask):
+        raise TypeError(f"{name} must be a fastdrop.Mask, got {type(mask).__name__}")
+    if mask.shape != tuple(shape):
+        raise ValueError(f"{name} has shape {mask.shape}, but the array has shape {tuple(shape)}")
+    return mask
+
+
+def check_training_flag(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
+    return bool(value)
+
+
+class DropoutCall:
+    """The checked arguments of one dropout / sample_mask / backward call."""
+
+    __slots__ = ("keep_prob", "key", "stream", "offset", "threshold", "scale")
+
+    def __init__(self, size, rate, keep_prob, seed, stream, offset, inverted=True):
+        self.keep_prob = resolve_keep_prob(rate, keep_prob)
+        self.stream = check_stream(stream)
+        self.offset = check_offset(offset, size)
+        self.key = resolve_seed(seed)
+        self.threshold = keep_threshold(self.keep_prob)
+        self.scale = inverted_scale(self.keep_prob, inverted)
+
+
+def check_regeneration_args(mask, rate, keep_prob, seed, stream, offset):
+    """dropout_backward takes a stored mask *or* what regenerates it, never a mix."""
+    if mask is not None:
+        if rate is not None or keep_prob is not None or seed is not None or stream != 0 or offset != 0:
+            raise TypeError("dropout_backward: pass either mask or rate/keep_prob + seed "
+                            "(+ stream, offset) to regenerate it, not both")
+        return
+    if seed is None:
+        raise ValueError("dropout_backward needs the Mask, or the seed it was sampled with")
+    if isinstance(seed, np.random.Generator):
+        raise TypeError("dropout_backward: seed must be the int key the mask was sampled "
+                        "with (Mask.seed), not a Generator")
+    if rate is None and keep_prob is None:
+        raise TypeError("dropout_backward without a mask needs rate or keep_prob")
