@@ -60,6 +60,12 @@ def inverted_scale(keep_prob, inverted=True):
     return 1.0 / keep_prob if keep_prob > 0.0 else 0.0
 
 
+def scale_in(dtype, scale):
+    """§3: s = dtype(scale), the float64 factor rounded once (to inf if it overflows)."""
+    with np.errstate(over="ignore"):
+        return dtype.type(scale)
+
+
 def _u64(value, name):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
@@ -116,13 +122,13 @@ def check_input(x, name="x"):
             arr = np.asarray(x)
         except Exception as exc:  # ragged lists and the like
             raise TypeError(f"{name} must be an array of floats: {exc}") from None
+    if arr.dtype.kind == "f" and not arr.dtype.isnative and arr.dtype.newbyteorder("=") in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be in native byte order, got {arr.dtype.str}")
     if arr.dtype not in FLOAT_DTYPES:
         kinds = {"b": "bool", "i": "integer", "u": "integer", "c": "complex", "O": "object"}
         kind = kinds.get(arr.dtype.kind, str(arr.dtype))
         raise TypeError(f"{name} must be float32 or float64, got {kind} dtype {arr.dtype}"
                         " (cast it explicitly; fastdrop never casts silently)")
-    if not arr.dtype.isnative:
-        raise TypeError(f"{name} must be in native byte order, got {arr.dtype.str}")
     return arr
 
 

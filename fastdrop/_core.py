@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _kernels
 from ._args import (DEFAULT_RATE, DropoutCall, check_input, check_mask, check_out,
-                    check_regeneration_args, check_shape, check_training_flag)
+                    check_regeneration_args, check_shape, check_training_flag, scale_in)
 from ._mask import Mask
 
 SIMD_LEVELS = ("scalar", "avx2", "avx512")
@@ -151,7 +151,7 @@ def dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset
         y = _eval_output(x, call.keep_prob, inverted, out)
         return (y, None) if return_mask else y
     bits = np.empty((x.size + 7) // 8, dtype=np.uint8) if return_mask else None
-    scale = float(x.dtype.type(call.scale))
+    scale = float(scale_in(x.dtype, call.scale))
     nthreads = get_num_threads()
     y = _run_elementwise(x, out, lambda xf, yf: _kernels.forward(
         xf, yf, bits, call.offset, call.key, call.stream, call.threshold, scale, nthreads))
@@ -167,7 +167,7 @@ def apply_mask(x, mask, *, out=None):
     check_mask(mask, x.shape)
     if out is not None:
         check_out(out, x.shape, x.dtype)
-    scale = float(x.dtype.type(mask.scale))
+    scale = float(scale_in(x.dtype, mask.scale))
     nthreads = get_num_threads()
     return _run_elementwise(x, out, lambda xf, yf: _kernels.apply(
         xf, yf, mask.bits, scale, nthreads))

@@ -8,7 +8,7 @@ implementation is its own oracle.
 import numpy as np
 
 from ._args import (DEFAULT_RATE, DropoutCall, check_input, check_mask, check_out,
-                    check_regeneration_args, check_shape, check_training_flag)
+                    check_regeneration_args, check_shape, check_training_flag, scale_in)
 from ._mask import Mask
 
 __all__ = ["philox4x32_10", "random_words", "sample_mask", "dropout", "apply_mask",
@@ -87,7 +87,7 @@ def sample_mask(shape, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0
 
 def _masked_scale(x, keep, scale, out):
     """§3: kept -> x * dtype(scale); dropped -> +0.0, whatever x is (NaN and inf too)."""
-    s = x.dtype.type(scale)
+    s = scale_in(x.dtype, scale)
     with np.errstate(all="ignore"):
         y = np.where(keep.reshape(x.shape), x * s, x.dtype.type(0.0))
     if out is None:
