@@ -7,6 +7,7 @@ element order is always the logical C order of DESIGN.md §2.
 """
 import os
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -17,7 +18,6 @@ from ._mask import Mask
 
 SIMD_LEVELS = ("scalar", "avx2", "avx512")
 
-_num_threads = None
 
 
 # -- configuration ----------------------------------------------------------------------
@@ -57,31 +57,13 @@ def _init_simd_from_environment():
     set_simd_level(forced)
 
 
-def get_num_threads():
-    """Threads the kernels use on large arrays (OMP_NUM_THREADS, or set_num_threads)."""
-    return _num_threads if _num_threads is not None else max(1, _kernels.default_threads())
-
-
-def set_num_threads(n):
-    """Use n threads for large arrays; None goes back to the default."""
-    global _num_threads
-    if n is None:
-        _num_threads = None
-        return
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
-        raise TypeError(f"n must be an int, got {type(n).__name__}")
-    if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
-    _num_threads = int(n)
-
-
 _init_simd_from_environment()
 
 
 # -- array plumbing -----------------------------------------------------------------------
 
 def _flat_input(x):
-    return (x if x.flags.c_contiguous else np.ascontiguousarray(x)).reshape(-1)
+    return np.require(x, requirements=("C", "A")).reshape(-1)
 
 
 def _same_memory(a, b):
@@ -96,7 +78,7 @@ def _run_elementwise(x, out, kernel):
         y = np.empty(x.shape, dtype=x.dtype)
         kernel(x_flat, y.reshape(-1))
         return y
-    direct = out.flags.c_contiguous and (
+    direct = out.flags.c_contiguous and out.flags.aligned and (
         _same_memory(out, x_flat) or not np.may_share_memory(out, x_flat))
     if direct:
         kernel(x_flat, out.reshape(-1))
@@ -117,7 +99,11 @@ def _eval_output(x, keep_prob, inverted, out):
     return out
 
 
-# -- the public functions ---------------------------------------------------------------
+# -- the general path -------------------------------------------------------------------
+#
+# The public dropout / apply_mask / dropout_backward are the Cython front door in
+# _kernels.pyx, which handles plain arrays with plain arguments in C and hands every
+# other call (odd layouts, array-likes, generators, and all bad input) to these.
 
 def sample_mask(shape, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset=0):
     """Sample a bit-packed `Mask` of `shape` from (seed, stream, offset)."""
@@ -126,12 +112,12 @@ def sample_mask(shape, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0
     call = DropoutCall(size, rate, keep_prob, seed, stream, offset)
     bits = np.empty((size + 7) // 8, dtype=np.uint8)
     _kernels.sample(bits, size, call.offset, call.key, call.stream, call.threshold,
-                    get_num_threads())
+                    _kernels.get_num_threads())
     return Mask(bits, shape, call.keep_prob, call.scale,
                 seed=call.key, stream=call.stream, offset=call.offset)
 
 
-def dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset=0,
+def _dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset=0,
             training=True, inverted=True, out=None, return_mask=False):
     """Dropout of `x`: kept elements scaled (by 1/keep_prob when inverted), others +0.0.
 
@@ -152,7 +138,7 @@ def dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset
         return (y, None) if return_mask else y
     bits = np.empty((x.size + 7) // 8, dtype=np.uint8) if return_mask else None
     scale = float(scale_in(x.dtype, call.scale))
-    nthreads = get_num_threads()
+    nthreads = _kernels.get_num_threads()
     y = _run_elementwise(x, out, lambda xf, yf: _kernels.forward(
         xf, yf, bits, call.offset, call.key, call.stream, call.threshold, scale, nthreads))
     if not return_mask:
@@ -161,19 +147,19 @@ def dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset
                    seed=call.key, stream=call.stream, offset=call.offset)
 
 
-def apply_mask(x, mask, *, out=None):
+def _apply_mask(x, mask, *, out=None):
     """x * mask.scale where the mask keeps, +0.0 elsewhere."""
     x = check_input(x)
     check_mask(mask, x.shape)
     if out is not None:
         check_out(out, x.shape, x.dtype)
     scale = float(scale_in(x.dtype, mask.scale))
-    nthreads = get_num_threads()
+    nthreads = _kernels.get_num_threads()
     return _run_elementwise(x, out, lambda xf, yf: _kernels.apply(
         xf, yf, mask.bits, scale, nthreads))
 
 
-def dropout_backward(grad, mask=None, *, rate=None, keep_prob=None, seed=None, stream=0,
+def _dropout_backward(grad, mask=None, *, rate=None, keep_prob=None, seed=None, stream=0,
                      offset=0, inverted=True, out=None):
     """Gradient of dropout: grad * scale where kept, else 0.
 
@@ -182,6 +168,16 @@ def dropout_backward(grad, mask=None, *, rate=None, keep_prob=None, seed=None, s
     """
     check_regeneration_args(mask, rate, keep_prob, seed, stream, offset)
     if mask is not None:
-        return apply_mask(grad, mask, out=out)
-    return dropout(grad, rate, keep_prob=keep_prob, seed=seed, stream=stream, offset=offset,
+        return _apply_mask(grad, mask, out=out)
+    return _dropout(grad, rate, keep_prob=keep_prob, seed=seed, stream=stream, offset=offset,
                    inverted=inverted, out=out)
+
+
+_kernels._register_general(SimpleNamespace(
+    dropout=_dropout, apply_mask=_apply_mask, dropout_backward=_dropout_backward))
+
+dropout = _kernels.dropout
+apply_mask = _kernels.apply_mask
+dropout_backward = _kernels.dropout_backward
+get_num_threads = _kernels.get_num_threads
+set_num_threads = _kernels.set_num_threads

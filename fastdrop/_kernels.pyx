@@ -137,3 +137,215 @@ def have_openmp():
 
 def default_threads():
     return fd_default_threads()
+
+
+# -- Fast front door -------------------------------------------------------------------
+#
+# A 1024-element dropout costs well under a microsecond in C, so Python-level argument
+# checking would dominate small calls.  The public dropout / apply_mask /
+# dropout_backward therefore start here: for the common case (a native, aligned,
+# C-contiguous float32/float64 ndarray; plain int seed/stream/offset; a float rate; out
+# None or a matching C-contiguous array) every check is a few C comparisons.  Anything
+# else - including every invalid argument - goes to the general Python implementation
+# in fastdrop._core, which checks it fully and raises the documented errors.
+
+cimport numpy as cnp
+from libc.math cimport INFINITY
+import numpy as np
+
+from ._args import DEFAULT_RATE
+from ._mask import Mask
+
+cnp.import_array()
+
+cdef object _general = None       # fastdrop._core, registered at its import
+cdef int _num_threads = 0         # 0: the OpenMP default (OMP_NUM_THREADS)
+cdef object _ndarray = np.ndarray
+cdef object _default_rate = DEFAULT_RATE
+cdef object _Mask = Mask
+cdef object _U64 = 1 << 64
+
+
+def _register_general(module):
+    global _general
+    _general = module
+
+
+def get_num_threads():
+    """Threads the kernels use on large arrays (set_num_threads, else OMP_NUM_THREADS)."""
+    return _num_threads if _num_threads > 0 else max(1, fd_default_threads())
+
+
+def set_num_threads(n):
+    """Use n threads on large arrays; None goes back to the default."""
+    global _num_threads
+    if n is None:
+        _num_threads = 0
+        return
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"n must be an int, got {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    _num_threads = min(int(n), 1 << 16)
+
+
+cdef inline int threads() noexcept:
+    return _num_threads if _num_threads > 0 else max(1, fd_default_threads())
+
+
+cdef inline bint plain_float_array(object a) noexcept:
+    """A native-order, aligned, C-contiguous float32/float64 ndarray."""
+    if type(a) is not _ndarray:
+        return False
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    cdef int typenum = cnp.PyArray_TYPE(arr)
+    return ((typenum == cnp.NPY_FLOAT32 or typenum == cnp.NPY_FLOAT64)
+            and cnp.PyArray_ISNOTSWAPPED(arr)
+            and cnp.PyArray_CHKFLAGS(arr, cnp.NPY_ARRAY_C_CONTIGUOUS | cnp.NPY_ARRAY_ALIGNED))
+
+
+cdef inline bint plain_u64(object v) noexcept:
+    return type(v) is int and v >= 0 and v < _U64
+
+
+cdef object fast_out(cnp.ndarray x, object out):
+    """The array to write into, or None if `out` needs the general path."""
+    if out is None:
+        return cnp.PyArray_EMPTY(cnp.PyArray_NDIM(x), cnp.PyArray_DIMS(x), cnp.PyArray_TYPE(x), 0)
+    if not plain_float_array(out):
+        return None
+    cdef cnp.ndarray o = <cnp.ndarray>out
+    if (cnp.PyArray_TYPE(o) != cnp.PyArray_TYPE(x) or cnp.PyArray_NDIM(o) != cnp.PyArray_NDIM(x)
+            or not cnp.PyArray_ISWRITEABLE(o)):
+        return None
+    cdef int d
+    for d in range(cnp.PyArray_NDIM(x)):
+        if cnp.PyArray_DIM(o, d) != cnp.PyArray_DIM(x, d):
+            return None
+    cdef char *xp = <char *>cnp.PyArray_DATA(x)
+    cdef char *op = <char *>cnp.PyArray_DATA(o)
+    cdef size_t nbytes = <size_t>cnp.PyArray_NBYTES(x)
+    if xp != op and xp < op + nbytes and op < xp + nbytes:
+        return None  # partial overlap: the general path goes through a temporary
+    return o
+
+
+cdef inline double scale_of(double keep_prob, bint inverted) noexcept:
+    if not inverted:
+        return 1.0
+    return 1.0 / keep_prob if keep_prob > 0.0 else 0.0
+
+
+cdef inline float to_f32(double v) noexcept:
+    # DESIGN.md §3: the float64 value rounded once to nearest.  At or past FLT_MAX plus half
+    # an ulp that is inf, which C leaves undefined, so it is spelled out.
+    if v >= 3.4028235677973366e38:
+        return INFINITY
+    return <float>v
+
+
+cdef void run_forward(cnp.ndarray x, cnp.ndarray y, uint8_t *bits, uint64_t offset,
+                      fd_stream *s, double scale, int nthreads) noexcept:
+    cdef size_t n = <size_t>cnp.PyArray_SIZE(x)
+    if n == 0:
+        return
+    cdef void *xp = cnp.PyArray_DATA(x)
+    cdef void *yp = cnp.PyArray_DATA(y)
+    cdef float scale32 = to_f32(scale)
+    if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32:
+        with nogil:
+            fd_forward_f32(<const float *>xp, <float *>yp, bits, n, offset, s, scale32, nthreads)
+    else:
+        with nogil:
+            fd_forward_f64(<const double *>xp, <double *>yp, bits, n, offset, s, scale, nthreads)
+
+
+def dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset=0,
+            training=True, inverted=True, out=None, return_mask=False):
+    """Dropout of `x`: kept elements scaled (by 1/keep_prob when inverted), others +0.0.
+
+    Returns y, or (y, Mask) with return_mask (the Mask is None when not training).  In
+    eval mode (training=False) nothing is sampled and inverted dropout returns x itself
+    (unless out is given).  See DESIGN.md for the random stream and numerics.
+    """
+    cdef double kp
+    if (training is True and (inverted is True or inverted is False)
+            and (return_mask is True or return_mask is False)
+            and plain_float_array(x) and plain_u64(seed) and plain_u64(stream)
+            and plain_u64(offset)):
+        if keep_prob is None and (rate is _default_rate or type(rate) is float):
+            kp = 1.0 - <double>rate
+        elif rate is _default_rate and type(keep_prob) is float:
+            kp = <double>keep_prob
+        else:
+            kp = -1.0
+        size = cnp.PyArray_SIZE(<cnp.ndarray>x)
+        if 0.0 <= kp <= 1.0 and offset + size <= _U64:
+            y = fast_out(<cnp.ndarray>x, out)
+            if y is not None:
+                s = make_stream(seed, stream, <uint64_t>(kp * 4294967296.0), size, offset, 1)
+                scale = scale_of(kp, inverted)
+                if not return_mask:
+                    run_forward(<cnp.ndarray>x, <cnp.ndarray>y, NULL, offset, &s, scale, threads())
+                    return y
+                bits = np.empty((size + 7) // 8, dtype=np.uint8)
+                run_forward(<cnp.ndarray>x, <cnp.ndarray>y,
+                            <uint8_t *>cnp.PyArray_DATA(<cnp.ndarray>bits), offset, &s, scale,
+                            threads())
+                return y, _Mask._from_kernels(bits, x.shape, size, kp, scale, seed, stream, offset)
+    return _general.dropout(x, rate, keep_prob=keep_prob, seed=seed, stream=stream,
+                            offset=offset, training=training, inverted=inverted, out=out,
+                            return_mask=return_mask)
+
+
+def apply_mask(x, mask, *, out=None):
+    """x * mask.scale where the mask keeps, +0.0 elsewhere."""
+    if plain_float_array(x) and type(mask) is _Mask and mask.shape == x.shape:
+        bits = mask.bits
+        size = cnp.PyArray_SIZE(<cnp.ndarray>x)
+        if (type(bits) is _ndarray and cnp.PyArray_TYPE(<cnp.ndarray>bits) == cnp.NPY_UINT8
+                and cnp.PyArray_CHKFLAGS(<cnp.ndarray>bits, cnp.NPY_ARRAY_C_CONTIGUOUS)
+                and cnp.PyArray_SIZE(<cnp.ndarray>bits) * 8 >= size):
+            y = fast_out(<cnp.ndarray>x, out)
+            if y is not None:
+                run_apply(<cnp.ndarray>x, <cnp.ndarray>y, <cnp.ndarray>bits, mask.scale)
+                return y
+    return _general.apply_mask(x, mask, out=out)
+
+
+cdef void run_apply(cnp.ndarray x, cnp.ndarray y, cnp.ndarray bits, double scale) noexcept:
+    cdef size_t n = <size_t>cnp.PyArray_SIZE(x)
+    if n == 0:
+        return
+    cdef void *xp = cnp.PyArray_DATA(x)
+    cdef void *yp = cnp.PyArray_DATA(y)
+    cdef const uint8_t *bp = <const uint8_t *>cnp.PyArray_DATA(bits)
+    cdef float scale32 = to_f32(scale)
+    cdef int nthreads = threads()
+    if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32:
+        with nogil:
+            fd_apply_f32(<const float *>xp, <float *>yp, bp, n, scale32, nthreads)
+    else:
+        with nogil:
+            fd_apply_f64(<const double *>xp, <double *>yp, bp, n, scale, nthreads)
+
+
+def dropout_backward(grad, mask=None, *, rate=None, keep_prob=None, seed=None, stream=0,
+                     offset=0, inverted=True, out=None):
+    """Gradient of dropout: grad * scale where kept, else 0.
+
+    From a stored `Mask`, or (mask=None) by regenerating the same mask from
+    rate/keep_prob, seed, stream and offset without storing it.
+    """
+    if mask is not None:
+        if (rate is None and keep_prob is None and seed is None and type(stream) is int
+                and stream == 0 and type(offset) is int and offset == 0):
+            return apply_mask(grad, mask, out=out)
+    elif seed is not None and type(seed) is int and (rate is None) != (keep_prob is None):
+        if rate is None:
+            return dropout(grad, keep_prob=keep_prob, seed=seed, stream=stream, offset=offset,
+                           inverted=inverted, out=out)
+        return dropout(grad, rate, seed=seed, stream=stream, offset=offset, inverted=inverted,
+                       out=out)
+    return _general.dropout_backward(grad, mask, rate=rate, keep_prob=keep_prob, seed=seed,
+                                     stream=stream, offset=offset, inverted=inverted, out=out)

@@ -37,6 +37,21 @@ class Mask:
         self.stream = stream
         self.offset = offset
 
+    @classmethod
+    def _from_kernels(cls, bits, shape, size, keep_prob, scale, seed, stream, offset):
+        """A Mask the kernels just wrote: its arguments hold the invariants already."""
+        mask = cls.__new__(cls)
+        bits.flags.writeable = False
+        mask._bits = bits
+        mask._shape = shape
+        mask._size = size
+        mask.keep_prob = keep_prob
+        mask.scale = scale
+        mask.seed = seed
+        mask.stream = stream
+        mask.offset = offset
+        return mask
+
     @property
     def bits(self):
         return self._bits
