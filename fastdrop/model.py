@@ -1,0 +1,191 @@
+"""`Sequential`: a stack of `fastdrop.layers` with train/eval modes, and an MLP builder.
+
+``Sequential.layers`` is the plain list of layers.  ``params()`` and ``grads()`` are lists
+of arrays in matching order (the optimizers update ``params()`` in place);
+``param_groups()`` gives the same arrays as `fastdrop.layers.Parameter` objects, whose
+``kind`` (``"weight"`` for a weight matrix, ``"bias"`` otherwise) tells an optimizer where
+weight decay and max-norm apply.
+"""
+import numpy as np
+
+from .layers import Dense, Dropout, DropoutDense, Layer, ReLU, Sigmoid, Tanh
+
+ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}
+
+
+class Sequential:
+    """Layers applied in order.  A new model is in training mode; see `train` / `eval`."""
+
+    def __init__(self, layers):
+        layers = list(layers)
+        for i, layer in enumerate(layers):
+            if not (callable(getattr(layer, "forward", None)) and callable(getattr(layer, "backward", None))):
+                raise TypeError(f"layers[{i}] must have forward and backward methods, "
+                                f"got {type(layer).__name__}")
+        self.layers = layers
+        self.training = True
+
+    # -- modes --------------------------------------------------------------------------
+
+    def train(self):
+        """Training mode: dropout layers sample masks.  Returns the model."""
+        self.training = True
+        return self
+
+    def eval(self):
+        """Eval mode: every layer is deterministic.  Returns the model."""
+        self.training = False
+        return self
+
+    # -- passes -------------------------------------------------------------------------
+
+    def forward(self, x, training=None):
+        """Run every layer; ``training=None`` uses the model's mode (train()/eval())."""
+        if training is None:
+            training = self.training
+        elif not isinstance(training, (bool, np.bool_)):
+            raise TypeError(f"training must be True, False or None, got {type(training).__name__}")
+        for layer in self.layers:
+            x = layer.forward(x, training=bool(training))
+        return x
+
+    __call__ = forward
+
+    def backward(self, grad, *, need_input_grad=True, overwrite_grad=False):
+        """Backpropagate `grad` (d loss / d output) through every layer; returns d loss / d x.
+
+        Layers below the first one with parameters skip their input gradient unless
+        ``need_input_grad``; ``overwrite_grad=True`` lets the last layer reuse `grad`'s memory.
+        """
+        first_trainable = next((i for i, layer in enumerate(self.layers) if _has_params(layer)),
+                               len(self.layers))
+        owned = overwrite_grad
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
+            need = need_input_grad or i > first_trainable
+            if isinstance(layer, Layer):
+                grad = layer.backward(grad, need_input_grad=need, overwrite_grad=owned)
+            else:
+                grad = layer.backward(grad)
+            owned = True
+            if grad is None:
+                return None
+        return grad
+
+    # -- parameters ---------------------------------------------------------------------
+
+    def param_groups(self):
+        """Every trainable array as a `Parameter` (value, grad, kind), in layer order."""
+        groups = []
+        for layer in self.layers:
+            if hasattr(layer, "parameters"):
+                groups.extend(layer.parameters())
+        return groups
+
+    def params(self):
+        return [p.value for p in self.param_groups()]
+
+    def grads(self):
+        return [p.grad for p in self.param_groups()]
+
+    # -- prediction ---------------------------------------------------------------------
+
+    def predict_proba(self, X, *, batch_size=1024):
+        """Softmax class probabilities of the eval-mode (deterministic) network."""
+        X = _check_2d(X, "X")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        chunks = [softmax(self.forward(X[i:i + batch_size], training=False))
+                  for i in range(0, X.shape[0], batch_size)]
+        if not chunks:
+            return np.zeros((0, self._out_features()), dtype=X.dtype)
+        return np.concatenate(chunks)
+
+    def predict(self, X, *, batch_size=1024):
+        """The most probable class of each row (eval mode)."""
+        return np.argmax(self.predict_proba(X, batch_size=batch_size), axis=1)
+
+    def _out_features(self):
+        for layer in reversed(self.layers):
+            if hasattr(layer, "W"):
+                return layer.W.shape[1]
+        return 0
+
+    # -- dropout timing -----------------------------------------------------------------
+
+    @property
+    def dropout_seconds(self):
+        """Seconds spent in dropout work (sampling, masking, gathering) since reset_timers()."""
+        return sum(getattr(layer, "dropout_seconds", 0.0) for layer in self.layers)
+
+    def reset_timers(self):
+        for layer in self.layers:
+            if hasattr(layer, "dropout_seconds"):
+                layer.dropout_seconds = 0.0
+
+    def __repr__(self):
+        inner = ",\n  ".join(repr(layer) for layer in self.layers)
+        return f"Sequential([\n  {inner}\n])"
+
+
+def _has_params(layer):
+    return bool(getattr(layer, "parameters", lambda: [])())
+
+
+def _check_2d(X, name):
+    if not isinstance(X, np.ndarray):
+        X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (samples, features), got shape {X.shape}")
+    return X
+
+
+def softmax(logits):
+    """Row-wise softmax, computed stably (max subtracted)."""
+    shifted = logits - np.max(logits, axis=1, keepdims=True)
+    np.exp(shifted, out=shifted)
+    shifted /= np.sum(shifted, axis=1, keepdims=True)
+    return shifted
+
+
+def build_mlp(sizes, *, activation="relu", input_rate=0.0, hidden_rate=0.0, mask="per_sample",
+              fused=True, inverted=True, seed=0, dtype=np.float32):
+    """An MLP ``sizes[0] -> ... -> sizes[-1]`` with optional dropout before each affine layer.
+
+    Dropout of rate `input_rate` acts on the input, `hidden_rate` on each hidden layer's
+    output.  ``fused=True`` uses `DropoutDense` (inverted only; `mask` per_sample or
+    per_batch); ``fused=False`` uses separate `Dropout` + `Dense` layers (``inverted`` may
+    then be False for classical dropout).  Every layer's seed derives from `seed`, so the
+    same arguments build the same network with the same future masks.
+    """
+    sizes = [int(s) for s in sizes]
+    if len(sizes) < 2:
+        raise ValueError(f"sizes must list at least the input and output widths, got {sizes}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}, got {activation!r}")
+    if fused and not inverted:
+        raise ValueError("fused=True builds DropoutDense layers, which are inverted dropout; "
+                         "use fused=False for classical dropout")
+    n_affine = len(sizes) - 1
+    seeds = layer_seeds(seed, n_affine)
+    init = "he" if activation == "relu" else "glorot"
+    layers = []
+    for i in range(n_affine):
+        rate = input_rate if i == 0 else hidden_rate
+        fan_in, fan_out = sizes[i], sizes[i + 1]
+        if rate and fused:
+            layers.append(DropoutDense(fan_in, fan_out, rate=rate, seed=seeds[i], mask=mask,
+                                       init=init, dtype=dtype))
+        else:
+            if rate:
+                layers.append(Dropout(rate=rate, seed=seeds[i], inverted=inverted))
+            layers.append(Dense(fan_in, fan_out, seed=seeds[i], init=init, dtype=dtype))
+        if i < n_affine - 1:
+            layers.append(ACTIVATIONS[activation]())
+    return Sequential(layers)
+
+
+def layer_seeds(seed, n):
+    """n independent 64-bit seeds derived from one int seed (numpy SeedSequence)."""
+    state = np.random.SeedSequence(seed).generate_state(2 * n, dtype=np.uint32).astype(np.uint64)
+    return [int(state[2 * i]) | (int(state[2 * i + 1]) << 32) for i in range(n)]

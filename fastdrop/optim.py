@@ -1,0 +1,221 @@
+"""Optimizers (SGD with momentum/Nesterov, Adam), max-norm, weight decay, LR schedules.
+
+An optimizer updates the parameters of a model in place: ``opt.step(model)`` reads
+``model.param_groups()`` (a list of `fastdrop.layers.Parameter`, or pass such a list
+directly).  ``weight_decay`` (L2) and ``max_norm`` act only on parameters of kind
+``"weight"`` (the weight matrices ``W`` of shape (in, out)), never on biases.
+``max_norm=c`` rescales, after every step, each column of every ``W`` (one unit's
+incoming weight vector) whose L2 norm exceeds c back to norm c (Srivastava et al. 2014).
+
+State (velocities, moments) is kept per position in that list, so step the same model
+each time.  ``schedule`` is a callable ``epoch -> factor``; `begin_epoch(e)` (the trainer
+calls it) sets ``lr = base_lr * schedule(e)``.
+"""
+import math
+import numbers
+
+import numpy as np
+
+
+def _check_real(value, name, *, low=0.0, low_open=False, high=None):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    bad = math.isnan(value) or value < low or (low_open and value == low) or (high is not None and value >= high)
+    if bad:
+        bound = f"({low}" if low_open else f"[{low}"
+        bound += f", {high})" if high is not None else ", inf)"
+        raise ValueError(f"{name} must be in {bound}, got {value!r}")
+    return value
+
+
+class StepLR:
+    """Multiply the learning rate by `gamma` every `step_size` epochs."""
+
+    def __init__(self, step_size, gamma=0.1):
+        if isinstance(step_size, bool) or not isinstance(step_size, numbers.Integral) or step_size < 1:
+            raise ValueError(f"step_size must be a positive int, got {step_size!r}")
+        self.step_size = int(step_size)
+        self.gamma = _check_real(gamma, "gamma", low=0.0, low_open=True)
+
+    def __call__(self, epoch):
+        return self.gamma ** (int(epoch) // self.step_size)
+
+    def __repr__(self):
+        return f"StepLR(step_size={self.step_size}, gamma={self.gamma})"
+
+
+class ExponentialLR:
+    """Multiply the learning rate by `gamma` every epoch."""
+
+    def __init__(self, gamma):
+        self.gamma = _check_real(gamma, "gamma", low=0.0, low_open=True)
+
+    def __call__(self, epoch):
+        return self.gamma ** int(epoch)
+
+    def __repr__(self):
+        return f"ExponentialLR(gamma={self.gamma})"
+
+
+def _parameters(target):
+    if hasattr(target, "param_groups"):
+        return target.param_groups()
+    groups = list(target)
+    for i, p in enumerate(groups):
+        if not (hasattr(p, "value") and hasattr(p, "grad") and hasattr(p, "kind")):
+            raise TypeError(f"step() needs a model with param_groups() or a list of Parameter; "
+                            f"item {i} is {type(p).__name__}")
+    return groups
+
+
+def apply_max_norm(W, max_norm):
+    """Rescale in place each column of W whose L2 norm exceeds max_norm back to max_norm."""
+    norms = np.sqrt(np.einsum("ij,ij->j", W, W))
+    over = norms > max_norm
+    if over.any():
+        factor = np.ones_like(norms)
+        factor[over] = max_norm / norms[over]
+        W *= factor
+    return W
+
+
+class Optimizer:
+    """Shared parts: learning rate and schedule, weight decay, max-norm, per-parameter state."""
+
+    def __init__(self, lr, weight_decay, max_norm, schedule):
+        self.lr = _check_real(lr, "lr", low=0.0, low_open=True)
+        self.base_lr = self.lr
+        self.weight_decay = _check_real(weight_decay, "weight_decay")
+        self.max_norm = None if max_norm is None else _check_real(max_norm, "max_norm", low=0.0, low_open=True)
+        if schedule is not None and not callable(schedule):
+            raise TypeError(f"schedule must be callable (epoch -> factor), got {type(schedule).__name__}")
+        self.schedule = schedule
+        self.iterations = 0
+        self._state = []
+
+    def begin_epoch(self, epoch):
+        """Set the learning rate for `epoch` (0-based) from the schedule, if any."""
+        if self.schedule is not None:
+            self.lr = self.base_lr * float(self.schedule(epoch))
+        return self.lr
+
+    def step(self, model):
+        """Update every parameter of `model` in place from its gradient."""
+        groups = _parameters(model)
+        if len(self._state) != len(groups):
+            if self._state:
+                raise ValueError(f"this optimizer was stepping {len(self._state)} parameters, "
+                                 f"now got {len(groups)}; use one optimizer per model")
+            self._state = [None] * len(groups)
+        self.iterations += 1
+        for i, p in enumerate(groups):
+            value, grad = p.value, p.grad
+            if grad.shape != value.shape:
+                raise ValueError(f"{p!r}: gradient has shape {grad.shape}, expected {value.shape}")
+            is_weight = p.kind == "weight"
+            state = self._state[i]
+            if state is None or state["shape"] != value.shape or state["dtype"] != value.dtype:
+                state = self._state[i] = self._new_state(value)
+            if is_weight and self.weight_decay:
+                decayed = state["decayed"]
+                np.multiply(value, value.dtype.type(self.weight_decay), out=decayed)
+                decayed += grad
+                grad = decayed
+            self._update(value, grad, state)
+            if is_weight and self.max_norm is not None and value.ndim == 2:
+                apply_max_norm(value, self.max_norm)
+
+    def _new_state(self, value):
+        state = {"shape": value.shape, "dtype": value.dtype, "scratch": np.empty_like(value)}
+        state["decayed"] = np.empty_like(value) if self.weight_decay else None
+        return state
+
+    def _update(self, value, grad, state):
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with (Nesterov) momentum, as PyTorch defines it.
+
+    ``v = momentum * v + g``; ``w -= lr * v`` (or ``w -= lr * (g + momentum * v)`` with
+    ``nesterov``), where g includes ``weight_decay * w`` for weight matrices.
+    """
+
+    def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, max_norm=None,
+                 *, schedule=None):
+        super().__init__(lr, weight_decay, max_norm, schedule)
+        self.momentum = _check_real(momentum, "momentum", high=1.0)
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise TypeError(f"nesterov must be True or False, got {type(nesterov).__name__}")
+        if nesterov and self.momentum == 0.0:
+            raise ValueError("nesterov=True needs momentum > 0")
+        self.nesterov = bool(nesterov)
+
+    def _new_state(self, value):
+        state = super()._new_state(value)
+        state["velocity"] = np.zeros_like(value) if self.momentum else None
+        return state
+
+    def _update(self, value, grad, state):
+        scratch = state["scratch"]
+        lr = value.dtype.type(self.lr)
+        if not self.momentum:
+            np.multiply(grad, lr, out=scratch)
+            value -= scratch
+            return
+        velocity = state["velocity"]
+        velocity *= value.dtype.type(self.momentum)
+        velocity += grad
+        if self.nesterov:
+            np.multiply(velocity, value.dtype.type(self.momentum), out=scratch)
+            scratch += grad
+            scratch *= lr
+        else:
+            np.multiply(velocity, lr, out=scratch)
+        value -= scratch
+
+    def __repr__(self):
+        return (f"SGD(lr={self.lr}, momentum={self.momentum}, nesterov={self.nesterov}, "
+                f"weight_decay={self.weight_decay}, max_norm={self.max_norm})")
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015) with bias correction; weight decay is added to the gradient (L2)."""
+
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, max_norm=None,
+                 *, schedule=None):
+        super().__init__(lr, weight_decay, max_norm, schedule)
+        self.beta1 = _check_real(beta1, "beta1", high=1.0)
+        self.beta2 = _check_real(beta2, "beta2", high=1.0)
+        self.eps = _check_real(eps, "eps", low=0.0, low_open=True)
+
+    def _new_state(self, value):
+        state = super()._new_state(value)
+        state["m"] = np.zeros_like(value)
+        state["v"] = np.zeros_like(value)
+        state["t"] = 0
+        return state
+
+    def _update(self, value, grad, state):
+        dt = value.dtype.type
+        state["t"] += 1
+        t = state["t"]
+        m, v, scratch = state["m"], state["v"], state["scratch"]
+        m *= dt(self.beta1)
+        np.multiply(grad, dt(1 - self.beta1), out=scratch)
+        m += scratch
+        v *= dt(self.beta2)
+        np.multiply(grad, grad, out=scratch)
+        scratch *= dt(1 - self.beta2)
+        v += scratch
+        step_size = self.lr * math.sqrt(1 - self.beta2 ** t) / (1 - self.beta1 ** t)
+        np.sqrt(v, out=scratch)
+        scratch += dt(self.eps * math.sqrt(1 - self.beta2 ** t))
+        np.divide(m, scratch, out=scratch)
+        scratch *= dt(step_size)
+        value -= scratch
+
+    def __repr__(self):
+        return (f"Adam(lr={self.lr}, beta1={self.beta1}, beta2={self.beta2}, eps={self.eps}, "
+                f"weight_decay={self.weight_decay}, max_norm={self.max_norm})")
