@@ -95,8 +95,8 @@ def _parse_one_size(token):
 
 
 def parse_sizes(text):
-    """Sizes from "10,16,20" (exponents of 2), "2^20", "1e3", or plain sizes above 2^40's
-    exponent range ("1000", "65536"); sorted, without duplicates."""
+    """Element counts from "10,16,20" (a number up to EXPONENT_LIMIT is an exponent of 2),
+    "2^20", "1e3" or "65536" (a larger number is a count); sorted, without duplicates."""
     if isinstance(text, str):
         tokens = text.split(",")
     else:
@@ -150,10 +150,11 @@ def _argparse_type(parse):
 def add_arguments(parser):
     parser.add_argument(
         "--sizes", type=_argparse_type(parse_sizes), default=None,
-        help=f"comma-separated sizes: exponents of 2 up to {MAX_EXPONENT} (e.g. 10,16,20,24), "
-             f"2^k, 1e3 or plain element counts above 2^{EXPONENT_LIMIT}'s exponent range "
-             f"(default {DEFAULT_SIZES}; 1000 and 1024 elements are always added in float32 "
-             f"for the growth curve and the small-call target)")
+        help=f"comma-separated sizes: a number up to {EXPONENT_LIMIT} is an exponent of 2 "
+             f"(20 = 2^20 elements), a larger one an element count (1000); 2^k and 1e3 work "
+             f"too; at most 2^{MAX_EXPONENT} (default {DEFAULT_SIZES}; 1000 and 1024 "
+             f"elements are always added in float32 for the growth curve and the small-call "
+             f"target)")
     parser.add_argument("--dtype", choices=("float32", "float64", "both"), default="both",
                         help="element type (default both)")
     parser.add_argument(
@@ -169,6 +170,9 @@ def add_arguments(parser):
     parser.add_argument("--plot", metavar="OUT.png", default=None,
                         help="also plot throughput vs size per implementation (log-log; "
                              "needs matplotlib)")
+    parser.add_argument("--markdown", metavar="OUT.md", default=None,
+                        help="also write the targets, growth and throughput as Markdown "
+                             "tables")
     parser.add_argument("--quick", action="store_true",
                         help=f"a short run: sizes {QUICK_SIZES} unless --sizes is given")
     parser.add_argument("--no-peers", action="store_true",
@@ -181,7 +185,7 @@ class Config:
     """The validated settings of one run."""
 
     def __init__(self, sizes, dtypes, threads, rounds, peers=True, progress=True,
-                 json_path=None, plot_path=None, quick=False):
+                 json_path=None, plot_path=None, quick=False, markdown_path=None):
         self.sizes = sizes
         self.dtypes = dtypes
         self.threads = threads
@@ -191,6 +195,7 @@ class Config:
         self.json_path = json_path
         self.plot_path = plot_path
         self.quick = quick
+        self.markdown_path = markdown_path
 
     @property
     def headline_threads(self):
@@ -232,7 +237,9 @@ def config_from_args(args):
     rounds = parse_rounds(getattr(args, "rounds", DEFAULT_ROUNDS))
     json_path = getattr(args, "json", None)
     plot_path = getattr(args, "plot", None)
-    for option, path in (("--json", json_path), ("--plot", plot_path)):
+    markdown_path = getattr(args, "markdown", None)
+    for option, path in (("--json", json_path), ("--plot", plot_path),
+                         ("--markdown", markdown_path)):
         if path is not None:
             folder = os.path.dirname(os.path.abspath(path))
             if not os.path.isdir(folder):
@@ -240,7 +247,8 @@ def config_from_args(args):
     return Config(sizes, dtypes, threads, rounds,
                   peers=not getattr(args, "no_peers", False),
                   progress=not getattr(args, "no_progress", False),
-                  json_path=json_path, plot_path=plot_path, quick=quick)
+                  json_path=json_path, plot_path=plot_path, quick=quick,
+                  markdown_path=markdown_path)
 
 
 # -- the cases to time ------------------------------------------------------------------
@@ -594,6 +602,9 @@ def _missing_note(spec, size, config):
     return "not measured"
 
 
+GROWTH_WHAT = "growth: f32+bits vs np.multiply, largest / best"
+
+
 def compute_growth(results, config, default_level):
     """Per thread count: ns/element of forward f32 + bits and of np.multiply at each size.
 
@@ -621,7 +632,8 @@ def compute_growth(results, config, default_level):
         value = None
         if len(big) >= 2:
             value = big[-1]["ratio"] / min(point["ratio"] for point in big)
-        growth.append({"key": "growth", "threads": threads, "dtype": dtype, "curve": curve,
+        growth.append({"key": "growth", "kind": "growth", "what": GROWTH_WHAT,
+                       "threads": threads, "dtype": dtype, "curve": curve,
                        "value": value, "op": "<=", "target": 1.25,
                        "status": _status(value, "<=", 1.25)})
     return growth
@@ -652,6 +664,8 @@ def format_ratio(entry):
 
 
 def format_target(entry):
+    if entry["kind"] == "growth":
+        return f"{entry['op']} {entry['target']:g}"
     if entry["op"] is None:
         return "(report)"
     suffix = "x" if entry["kind"] == "speedup" else ""
@@ -697,12 +711,9 @@ def render_report(report):
         by_key.setdefault(entry["key"], {})[entry["threads"]] = entry
     for key, per_thread in by_key.items():
         first = per_thread[threads[0]]
-        if key == "growth":
-            what, size, target = "growth: f32+bits vs np.multiply, largest / best", "", "<= 1.25"
-        else:
-            what, size, target = first["what"], format_size(first["size"]), format_target(first)
-        cells = "".join(f" {format_ratio(_with_kind(per_thread[t])):>16}" for t in threads)
-        lines.append(f"  {what:<52} {size:>6} {target:>9}{cells}")
+        size = format_size(first["size"]) if "size" in first else ""
+        cells = "".join(f" {format_ratio(per_thread[t]):>16}" for t in threads)
+        lines.append(f"  {first['what']:<52} {size:>6} {format_target(first):>9}{cells}")
     lines.append("")
     lines.append("Growth: ns per element of forward f32 + bits (np.multiply in brackets)")
     for entry in report["growth"]:
@@ -719,34 +730,103 @@ def render_report(report):
     return "\n".join(lines)
 
 
-def _with_kind(entry):
-    return entry if "kind" in entry else dict(entry, kind="time")
+def render_markdown(report):
+    """The targets, the growth curve and throughput by size as Markdown tables."""
+    meta = report["meta"]
+    threads = meta["threads"]
+    headline = meta["headline_threads"]
+    peers = ", ".join(f"{name} {meta['peers'][name]}" for name in meta["peers"]) or "none"
+    out = [f"Command: `{meta['command']}`", "",
+           f"fastdrop {meta['fastdrop']}, numpy {meta['numpy']}, python {meta['python']}, "
+           f"{meta['cpu_count']} CPUs, SIMD {meta['simd_level']} (CPU has "
+           f"{', '.join(meta['cpu_simd_levels'])}), peers: {peers}; started "
+           f"{meta['started']}, {meta['wall_seconds']:.0f} s; median of {meta['rounds']} "
+           f"interleaved rounds.", "",
+           f"### Targets (n = {format_size(meta['target_size'])} unless said)", "",
+           "| what | n | target | " + " | ".join(f"{t} thread(s)" for t in threads) + " |",
+           "|---|---|---|" + "---|" * len(threads)]
+    by_key = {}
+    for entry in report["ratios"] + report["growth"]:
+        by_key.setdefault(entry["key"], {})[entry["threads"]] = entry
+    for per_thread in by_key.values():
+        first = per_thread[threads[0]]
+        size = format_size(first["size"]) if "size" in first else "all"
+        cells = " | ".join(_markdown_ratio(per_thread[t], t == headline) for t in threads)
+        out.append(f"| {first['what']} | {size} | {format_target(first)} | {cells} |")
+    out += ["", "### Growth: ns per element, forward f32 + bits", "",
+            "| n | " + " | ".join(f"{t} thread(s)" for t in threads) + " | np.multiply |",
+            "|---|" + "---|" * (len(threads) + 1)]
+    curves = {g["threads"]: {p["size"]: p for p in g["curve"]} for g in report["growth"]}
+    for size in sorted({size for curve in curves.values() for size in curve}):
+        cells = [f"{curves[t][size]['ns_per_element']:.3g}" if size in curves[t] else ""
+                 for t in threads]
+        base = next(curves[t][size] for t in threads if size in curves[t])
+        out.append(f"| {format_size(size)} | {' | '.join(cells)} | "
+                   f"{base['multiply_ns_per_element']:.3g} |")
+    for dtype in meta["dtypes"]:
+        rows = [r for r in report["results"] if r["dtype"] == dtype
+                and r["threads"] in (None, headline)]
+        sizes = sorted({r["size"] for r in rows})
+        out += ["", f"### Throughput, {dtype}: Gelem/s (GB/s), fastdrop at {headline} "
+                    f"thread(s)", "",
+                "| implementation | " + " | ".join(format_size(n) for n in sizes) + " |",
+                "|---|" + "---|" * len(sizes)]
+        cells = {}
+        for r in rows:
+            cells.setdefault(r["label"], {})[r["size"]] = (
+                f"{r['gelem_per_s']:.3g} ({r['gb_per_s']:.3g})")
+        for label, by_size in cells.items():
+            out.append(f"| {label} | " + " | ".join(by_size.get(n, "") for n in sizes) + " |")
+    return "\n".join(out) + "\n"
+
+
+def _markdown_ratio(entry, bold):
+    text = format_ratio(entry)
+    return f"**{text}**" if bold and entry["status"] in ("pass", "miss") else text
 
 
 def write_plot(report, path, figure_class):
-    """Throughput (Gelem/s) vs size, log-log, one panel per dtype, one line per label."""
-    dtypes = list(dict.fromkeys(r["dtype"] for r in report["results"]))
-    figure = figure_class(figsize=(7.5 * len(dtypes), 6), layout="constrained")
+    """Throughput (Gelem/s) vs size, log-log, one panel per dtype, one line per
+    implementation: fastdrop at the headline thread count (solid), baselines and peers
+    (dashed)."""
+    headline = report["meta"]["headline_threads"]
+    shown = [r for r in report["results"] if r["threads"] in (None, headline)]
+    dtypes = list(dict.fromkeys(r["dtype"] for r in shown))
+    labels = list(dict.fromkeys(r["label"] for r in shown))
+    colour_of = dict(zip(labels, figure_colours(len(labels))))
+    figure = figure_class(figsize=(6.5 * len(dtypes) + 3, 5.5), layout="constrained")
     axes = figure.subplots(1, len(dtypes), squeeze=False)[0]
+    handles = {}
     for axis, dtype in zip(axes, dtypes):
         lines = {}
-        for result in report["results"]:
+        for result in shown:
             if result["dtype"] == dtype:
                 lines.setdefault(result["label"], []).append(
                     (result["size"], result["gelem_per_s"]))
         for label, points in lines.items():
             points.sort()
-            style = "--" if label.startswith(("np.", "reference", "torch", "jax")) else "-"
-            axis.plot([p[0] for p in points], [p[1] for p in points], style, marker="o",
-                      markersize=3, label=label)
+            baseline = not label.startswith(FASTDROP_IMPLEMENTATIONS)
+            handles[label], = axis.plot([p[0] for p in points], [p[1] for p in points],
+                                        "--" if baseline else "-", color=colour_of[label],
+                                        marker="o", markersize=3, label=label)
         axis.set_xscale("log", base=2)
         axis.set_yscale("log")
         axis.set_xlabel("elements")
         axis.set_ylabel("Gelem/s")
-        axis.set_title(f"fastdrop bench, {dtype}")
+        axis.set_title(f"{dtype}: throughput, fastdrop at {headline} thread(s)")
         axis.grid(True, which="both", alpha=0.3)
-        axis.legend(fontsize=7)
+    axes[-1].legend([handles[label] for label in labels], labels, fontsize=7,
+                    loc="upper left", bbox_to_anchor=(1.02, 1.0))
     figure.savefig(path, dpi=120)
+
+
+def figure_colours(count):
+    """Distinct colours for up to 20 lines (matplotlib's default cycle has 10)."""
+    from matplotlib import colormaps
+
+    palette = colormaps["tab20"].colors
+    order = list(range(0, 20, 2)) + list(range(1, 20, 2))  # strong shades first
+    return [palette[order[i % 20]] for i in range(count)]
 
 
 def _figure_class():
@@ -820,6 +900,10 @@ def run(args):
         with open(config.json_path, "w", encoding="utf-8") as handle:
             json.dump(report, handle, indent=1)
         print(f"wrote {config.json_path}")
+    if config.markdown_path is not None:
+        with open(config.markdown_path, "w", encoding="utf-8") as handle:
+            handle.write(render_markdown(report))
+        print(f"wrote {config.markdown_path}")
     if config.plot_path is not None:
         write_plot(report, config.plot_path, figure_class)
         print(f"wrote {config.plot_path}")

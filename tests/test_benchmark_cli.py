@@ -35,18 +35,19 @@ def tiny_report(tmp_path_factory):
 
     saved_budget = benchmark.ROUND_BUDGET_SECONDS
     benchmark.ROUND_BUDGET_SECONDS = 0.0005
-    path = tmp_path_factory.mktemp("bench") / "out.json"
+    folder = tmp_path_factory.mktemp("bench")
     stdout = io.StringIO()
     real_stdout, sys.stdout = sys.stdout, stdout
     try:
-        code = cli.main(["bench", *TINY, "--threads", "1,2", "--json", str(path)])
+        code = cli.main(["bench", *TINY, "--threads", "1,2", "--json", str(folder / "out.json"),
+                         "--markdown", str(folder / "out.md")])
     finally:
         sys.stdout = real_stdout
         benchmark.ROUND_BUDGET_SECONDS = saved_budget
     assert code == 0
-    with open(path, encoding="utf-8") as handle:
+    with open(folder / "out.json", encoding="utf-8") as handle:
         report = json.load(handle)
-    return report, stdout.getvalue()
+    return report, stdout.getvalue(), (folder / "out.md").read_text(encoding="utf-8")
 
 
 def results_by_id(report):
@@ -56,7 +57,7 @@ def results_by_id(report):
 # -- the report -------------------------------------------------------------------------------
 
 def test_json_has_meta_results_ratios_growth(tiny_report):
-    report, _ = tiny_report
+    report, _, _ = tiny_report
     assert set(report) == {"meta", "results", "ratios", "growth"}
     meta = report["meta"]
     assert meta["sizes"] == [64, 256]
@@ -70,7 +71,7 @@ def test_json_has_meta_results_ratios_growth(tiny_report):
 
 
 def test_every_expected_case_is_measured(tiny_report):
-    report, _ = tiny_report
+    report, _, _ = tiny_report
     ids = set(results_by_id(report))
     default = report["meta"]["simd_level"]
     levels = report["meta"]["cpu_simd_levels"]
@@ -94,7 +95,7 @@ def test_every_expected_case_is_measured(tiny_report):
 
 
 def test_timings_and_throughputs_are_consistent(tiny_report):
-    report, _ = tiny_report
+    report, _, _ = tiny_report
     for r in report["results"]:
         rounds = r["seconds_rounds"]
         assert len(rounds) == 2 and r["rounds"] == 2
@@ -116,7 +117,7 @@ def test_timings_and_throughputs_are_consistent(tiny_report):
 
 
 def test_ratios_follow_from_the_medians(tiny_report):
-    report, _ = tiny_report
+    report, _, _ = tiny_report
     by_id = results_by_id(report)
     keys = [spec["key"] for spec in benchmark.TARGETS]
     assert sorted((e["key"], e["threads"]) for e in report["ratios"]) == sorted(
@@ -147,14 +148,14 @@ def test_ratios_follow_from_the_medians(tiny_report):
 
 
 def test_speedups_put_the_peer_on_top(tiny_report):
-    report, _ = tiny_report
+    report, _, _ = tiny_report
     entry = next(e for e in report["ratios"] if e["key"] == "vs_reference")
     assert entry["numerator_id"].endswith("/reference")
     assert "/dropout/" in entry["denominator_id"]
 
 
 def test_growth_curve_is_time_per_element(tiny_report):
-    report, _ = tiny_report
+    report, _, _ = tiny_report
     by_id = results_by_id(report)
     default = report["meta"]["simd_level"]
     assert [g["threads"] for g in report["growth"]] == [1, 2]
@@ -171,7 +172,7 @@ def test_growth_curve_is_time_per_element(tiny_report):
 
 
 def test_printed_table_shows_throughput_and_every_target(tiny_report):
-    report, text = tiny_report
+    report, text, _ = tiny_report
     assert "Gelem/s" in text and "GB/s" in text
     assert "float64, n = 2^8" in text
     for spec in benchmark.TARGETS:
@@ -180,6 +181,24 @@ def test_printed_table_shows_throughput_and_every_target(tiny_report):
     assert report["meta"]["command"] in text
     label = report["results"][0]["label"]
     assert label in text
+
+
+def test_markdown_has_the_target_growth_and_throughput_tables(tiny_report):
+    report, _, markdown = tiny_report
+    assert f"Command: `{report['meta']['command']}`" in markdown
+    lines = markdown.splitlines()
+    target_rows = [line for line in lines if line.startswith("| ")
+                   and ("| <= " in line or "| >= " in line or "| (report) |" in line)]
+    assert len(target_rows) == len(benchmark.TARGETS) + 1  # and the growth row
+    for spec in benchmark.TARGETS:
+        row = next(line for line in target_rows if line.startswith(f"| {spec['what']} |"))
+        assert row.count("|") == 6  # what, n, target, 1 thread, 2 threads
+    forward = next(e for e in report["ratios"]
+                   if e["key"] == "forward_f32_bits" and e["threads"] == 2)
+    assert f"**{forward['value']:.2f} {forward['status']}**" in markdown
+    assert "### Growth: ns per element" in markdown
+    assert "### Throughput, float32" in markdown and "### Throughput, float64" in markdown
+    assert "| 1,000 |" in markdown
 
 
 def test_growth_factor_flags_superlinear_cost():
@@ -264,8 +283,9 @@ def test_progress_bar_with_tqdm():
     progress = benchmark.Progress(2, True, stream)
     progress.advance("a")
     progress.advance("b")
+    assert progress.done == 2
     progress.close()
-    assert "2/2" in stream.getvalue()
+    assert "fastdrop bench" in stream.getvalue()  # tqdm drew its bar on the stream
 
 
 def test_plot_without_matplotlib_is_a_clear_error(monkeypatch, tmp_path, capsys):
