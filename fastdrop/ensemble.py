@@ -336,6 +336,16 @@ def _exact_means(model, X, layer, chunk_bytes):
     return _normalize_log(mean_log), mean_p, h.shape[1], site
 
 
+def exact_means(model, X, layer, *, chunk_bytes=_DEFAULT_CHUNK_BYTES):
+    """``(nwgm, arithmetic_mean)`` over all thinned nets of one dropout layer, each (B, K).
+
+    The same numbers as `nwgm` and `arithmetic_mean` of `subnetwork_predictions`, but
+    accumulated chunk by chunk, so the ``(2**n, B, K)`` array is never held.
+    """
+    geometric, arithmetic, _, _ = _exact_means(model, X, layer, chunk_bytes)
+    return geometric, arithmetic
+
+
 def deterministic_predictions(model, X):
     """The weight-scaled deterministic prediction: softmax of the eval-mode logits."""
     return _softmax(_forward_eval(_layers_of(model), _check_inputs(X)))
@@ -348,7 +358,7 @@ def _kl(p, q):
     q = np.maximum(q, np.finfo(np.float64).tiny)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(p > 0, p * (np.log(np.maximum(p, np.finfo(np.float64).tiny)) - np.log(q)), 0.0)
-    return terms.sum(axis=-1)
+    return np.maximum(terms.sum(axis=-1), 0.0)  # >= 0 in exact arithmetic; rounding can dip below
 
 
 @dataclass(frozen=True)
