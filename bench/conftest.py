@@ -44,7 +44,8 @@ def bench_sizes():
     try:
         return parse_sizes(text)
     except ValueError as exc:
-        raise pytest.UsageError(f"FASTDROP_BENCH_SIZES: {exc}") from None
+        reason = str(exc).removeprefix("--sizes: ")
+        raise pytest.UsageError(f"FASTDROP_BENCH_SIZES: {reason}") from None
 
 
 def bench_levels():
@@ -67,7 +68,8 @@ def bench_threads():
     try:
         return parse_threads(text)
     except ValueError as exc:
-        raise pytest.UsageError(f"FASTDROP_BENCH_THREADS: {exc}") from None
+        reason = str(exc).removeprefix("--threads: ")
+        raise pytest.UsageError(f"FASTDROP_BENCH_THREADS: {reason}") from None
 
 
 def size_id(size):

@@ -380,3 +380,36 @@ def test_quick_uses_the_short_size_list():
     default = benchmark.config_from_args(bench_parser().parse_args([]))
     assert default.sizes == benchmark.parse_sizes(benchmark.DEFAULT_SIZES)
     assert default.threads == sorted({1, fastdrop.get_num_threads()})
+
+
+# -- the pytest-benchmark suite in bench/ stays runnable -----------------------------------------
+
+def run_bench_suite(sizes, *extra):
+    import os
+    import pathlib
+    import subprocess
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    env = dict(os.environ, FASTDROP_BENCH_SIZES=sizes)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "bench/bench_kernels.py", "--benchmark-disable",
+         "-q", "-p", "no:cacheprovider", *extra],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_bench_suite_runs_once_per_case_at_a_tiny_size():
+    pytest.importorskip("pytest_benchmark")
+    done = run_bench_suite("6", "-k", "not torch and not jax")
+    assert done.returncode == 0, done.stdout + done.stderr
+    levels, threads = len(_core.cpu_simd_levels()), len({1, fastdrop.get_num_threads()})
+    # per dtype: multiply, copyto, reference; forward x2 bits, apply, regenerate per level
+    # and thread count; backward from mask per thread count; plus sample_mask once
+    expected = 2 * (3 + 4 * levels * threads + threads) + levels * threads
+    assert f"{expected} passed" in done.stdout
+
+
+def test_bench_suite_rejects_bad_sizes():
+    pytest.importorskip("pytest_benchmark")
+    done = run_bench_suite("6,huge")
+    assert done.returncode != 0
+    assert "FASTDROP_BENCH_SIZES" in done.stdout + done.stderr
