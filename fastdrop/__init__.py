@@ -5,10 +5,13 @@ with bit-packed masks, bit-identical to the pure-NumPy `fastdrop.reference`.
 See DESIGN.md for the contract: the random stream, mask format and numerics.
 """
 from . import reference
-from ._core import (apply_mask, dropout, dropout_backward, get_num_threads, sample_mask,
-                    set_num_threads, simd_level)
+from ._core import (alpha_dropout, alpha_dropout_backward, apply_mask, dropout,
+                    dropout_backward, gaussian_dropout, gaussian_dropout_backward,
+                    get_num_threads, sample_mask, set_num_threads, simd_level)
 from ._mask import Mask
 
 __version__ = "0.1.0"
 __all__ = ["dropout", "sample_mask", "apply_mask", "dropout_backward", "Mask", "reference",
+           "alpha_dropout", "alpha_dropout_backward", "gaussian_dropout",
+           "gaussian_dropout_backward",
            "get_num_threads", "set_num_threads", "simd_level", "__version__"]

@@ -12,8 +12,11 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import _kernels
-from ._args import (DEFAULT_RATE, DropoutCall, check_input, check_mask, check_out,
-                    check_regeneration_args, check_shape, check_training_flag, scale_in)
+from ._args import (DEFAULT_RATE, DropoutCall, alpha_constants, alpha_op,
+                    check_gaussian_backward_args, check_input, check_mask_only_args,
+                    check_noise_array, check_noise_shape, check_out, check_regeneration_args,
+                    check_shape, check_training_flag, gaussian_sigma, resolve_user_mask,
+                    scale_in)
 from ._mask import Mask
 
 SIMD_LEVELS = ("scalar", "avx2", "avx512")
@@ -103,39 +106,124 @@ def _eval_output(x, keep_prob, inverted, out):
 #
 # The public dropout / apply_mask / dropout_backward are the Cython front door in
 # _kernels.pyx, which handles plain arrays with plain arguments in C and hands every
-# other call (odd layouts, array-likes, generators, and all bad input) to these.
+# other call (odd layouts, array-likes, generators, noise shapes, user masks, and all
+# bad input) to these.
 
-def sample_mask(shape, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset=0):
-    """Sample a bit-packed `Mask` of `shape` from (seed, stream, offset)."""
-    shape = check_shape(shape)
-    size = int(np.prod(shape, dtype=object)) if shape else 1
-    call = DropoutCall(size, rate, keep_prob, seed, stream, offset)
+def _size_of(shape):
+    return int(np.prod(shape, dtype=object)) if shape else 1
+
+
+def _sample_bits(size, call):
     bits = np.empty((size + 7) // 8, dtype=np.uint8)
     _kernels.sample(bits, size, call.offset, call.key, call.stream, call.threshold,
                     _kernels.get_num_threads())
-    return Mask(bits, shape, call.keep_prob, call.scale,
+    return bits
+
+
+def _sampled_mask(shape, call, scale=None):
+    size = _size_of(shape)
+    return Mask(_sample_bits(size, call), shape, call.keep_prob,
+                call.scale if scale is None else scale,
                 seed=call.key, stream=call.stream, offset=call.offset)
 
 
+def sample_mask(shape, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset=0,
+                noise_shape=None):
+    """Sample a bit-packed `Mask` from (seed, stream, offset).
+
+    With `noise_shape` (DESIGN.md §7.1) the mask is the one a dropout of an array of
+    `shape` with that noise shape uses: it has the noise shape and broadcasts to `shape`.
+    """
+    shape = check_shape(shape)
+    noise = check_noise_shape(noise_shape, shape)
+    call = DropoutCall(_size_of(noise), rate, keep_prob, seed, stream, offset)
+    return _sampled_mask(noise, call)
+
+
+def _broadcast_plan(shape, noise_shape):
+    """§7.1 geometry for the broadcast kernel: (outer dims, their mask strides, run, period).
+
+    Axes of size 1 are dropped and neighbouring axes that are both sampled (noise size =
+    array size) or both broadcast (noise size 1) are merged.  The innermost sampled run is
+    the period; a broadcast run just outside it repeats it; the rest are outer axes.
+    """
+    merged = []  # [size, sampled]
+    for size, noise in zip(shape, noise_shape):
+        if size == 1:
+            continue
+        sampled = noise == size
+        if merged and merged[-1][1] == sampled:
+            merged[-1][0] *= size
+        else:
+            merged.append([size, sampled])
+    period = merged.pop()[0] if merged and merged[-1][1] else 1
+    run = merged.pop()[0] if merged and not merged[-1][1] else 1
+    dims, strides = [], []
+    step = period
+    for size, sampled in reversed(merged):
+        dims.append(size)
+        strides.append(step if sampled else 0)
+        if sampled:
+            step *= size
+    return dims[::-1], strides[::-1], run, period
+
+
+def _masked(x, mask, out, mul, add=0.0, fill=0.0, affine=False):
+    """x through a mask of x's shape or of a noise shape: kept x*mul (+add), dropped +0.0 (fill)."""
+    mul, add, fill = (float(scale_in(x.dtype, v)) for v in (mul, add, fill))
+    nthreads = _kernels.get_num_threads()
+    bits = mask.bits
+    if mask.shape == x.shape and not affine:
+        return _run_elementwise(x, out, lambda xf, yf: _kernels.apply(xf, yf, bits, mul, nthreads))
+    dims, strides, run, period = _broadcast_plan(x.shape, mask.shape)
+    return _run_elementwise(x, out, lambda xf, yf: _kernels.bcast(
+        xf, yf, bits, mask.size, run, period, dims, strides, mul, add, fill, affine, nthreads))
+
+
+def _identity(x, out):
+    """Eval-mode output of the variants that are the identity at test time: x itself, or a copy in out."""
+    if out is None:
+        return x
+    np.copyto(out, x)
+    return out
+
+
 def _dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset=0,
-            training=True, inverted=True, out=None, return_mask=False):
+            training=True, inverted=True, out=None, return_mask=False, noise_shape=None,
+            mask=None):
     """Dropout of `x`: kept elements scaled (by 1/keep_prob when inverted), others +0.0.
 
     Returns y, or (y, Mask) with return_mask (Mask is None when not training).  In eval
     mode (training=False) nothing is sampled and inverted dropout returns x itself
-    (unless out is given).
+    (unless out is given).  `noise_shape` (§7.1) samples one mask over a shape that
+    broadcasts to x; `mask` (§7.6) uses the caller's Mask or boolean array instead.
     """
     x = check_input(x)
     training = check_training_flag(training, "training")
     inverted = check_training_flag(inverted, "inverted")
     return_mask = check_training_flag(return_mask, "return_mask")
-    call = DropoutCall(x.size, rate, keep_prob, seed if training else 0, stream, offset,
+    if mask is not None:
+        check_mask_only_args(seed, stream, offset, noise_shape)
+        user = resolve_user_mask(mask, x.shape, rate, keep_prob, inverted)
+        if out is not None:
+            check_out(out, x.shape, x.dtype)
+        if not training:
+            y = _eval_output(x, user.keep_prob, inverted, out)
+            return (y, None) if return_mask else y
+        y = _masked(x, user, out, user.scale)
+        return (y, user) if return_mask else y
+    noise = check_noise_shape(noise_shape, x.shape)
+    call = DropoutCall(_size_of(noise), rate, keep_prob, seed if training else 0, stream, offset,
                        inverted)
     if out is not None:
         check_out(out, x.shape, x.dtype)
     if not training:
         y = _eval_output(x, call.keep_prob, inverted, out)
         return (y, None) if return_mask else y
+    if noise != x.shape:
+        sampled = _sampled_mask(noise, call)
+        y = _masked(x, sampled, out, call.scale)
+        return (y, sampled) if return_mask else y
     bits = np.empty((x.size + 7) // 8, dtype=np.uint8) if return_mask else None
     scale = float(scale_in(x.dtype, call.scale))
     nthreads = _kernels.get_num_threads()
@@ -147,30 +235,136 @@ def _dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offse
                    seed=call.key, stream=call.stream, offset=call.offset)
 
 
-def _apply_mask(x, mask, *, out=None):
-    """x * mask.scale where the mask keeps, +0.0 elsewhere."""
+def _apply_mask(x, mask, *, rate=None, keep_prob=None, inverted=True, out=None):
+    """x * mask.scale where the mask keeps, +0.0 elsewhere.
+
+    `mask` is a Mask of x's shape or of a noise shape broadcasting to it, or a boolean
+    array (True = kept) whose scale comes from rate/keep_prob and `inverted` (§7.6).
+    """
     x = check_input(x)
-    check_mask(mask, x.shape)
+    inverted = check_training_flag(inverted, "inverted")
+    user = resolve_user_mask(mask, x.shape, rate, keep_prob, inverted)
     if out is not None:
         check_out(out, x.shape, x.dtype)
-    scale = float(scale_in(x.dtype, mask.scale))
-    nthreads = _kernels.get_num_threads()
-    return _run_elementwise(x, out, lambda xf, yf: _kernels.apply(
-        xf, yf, mask.bits, scale, nthreads))
+    return _masked(x, user, out, user.scale)
 
 
 def _dropout_backward(grad, mask=None, *, rate=None, keep_prob=None, seed=None, stream=0,
-                     offset=0, inverted=True, out=None):
+                     offset=0, inverted=True, out=None, noise_shape=None):
     """Gradient of dropout: grad * scale where kept, else 0.
 
-    From a stored `Mask`, or (mask=None) by regenerating the same mask from
-    rate/keep_prob, seed, stream and offset without storing it.
+    From a stored `Mask` (or a boolean mask with rate/keep_prob), or (mask=None) by
+    regenerating the same mask from rate/keep_prob, seed, stream, offset and noise_shape.
     """
-    check_regeneration_args(mask, rate, keep_prob, seed, stream, offset)
+    check_regeneration_args(mask, rate, keep_prob, seed, stream, offset, noise_shape)
     if mask is not None:
-        return _apply_mask(grad, mask, out=out)
+        return _apply_mask(grad, mask, rate=rate, keep_prob=keep_prob, inverted=inverted, out=out)
     return _dropout(grad, rate, keep_prob=keep_prob, seed=seed, stream=stream, offset=offset,
-                   inverted=inverted, out=out)
+                   inverted=inverted, out=out, noise_shape=noise_shape)
+
+
+# -- alpha dropout (§7.3) -----------------------------------------------------------------------
+
+def _alpha_mask(x_shape, rate, keep_prob, seed, stream, offset, noise_shape, mask, training,
+                function):
+    """The mask an alpha-dropout call uses: the user's, or sampled (None in eval mode)."""
+    if mask is not None:
+        check_mask_only_args(seed, stream, offset, noise_shape, function)
+        user = resolve_user_mask(mask, x_shape, rate, keep_prob)
+        return user, user.keep_prob
+    noise = check_noise_shape(noise_shape, x_shape)
+    call = DropoutCall(_size_of(noise), rate, keep_prob, seed if training else 0, stream, offset)
+    if not training:
+        return None, call.keep_prob
+    a = alpha_constants(call.keep_prob)[0]
+    return _sampled_mask(noise, call, scale=a), call.keep_prob
+
+
+def alpha_dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset=0,
+                  noise_shape=None, training=True, out=None, return_mask=False, mask=None):
+    """Alpha dropout for SELU networks (DESIGN.md §7.3; PyTorch AlphaDropout semantics).
+
+    Dropped elements become the SELU saturation value and the result is mapped by the
+    affine correction (a, b) so that zero mean / unit variance input keeps them:
+    kept ``a*x + b``, dropped ``a*alpha' + b``.  ``noise_shape`` gives the feature
+    (channel) variant, PyTorch's FeatureAlphaDropout.  Identity when not training.
+    With return_mask, the Mask's scale is ``a`` (so dropout_backward(grad, mask) is the
+    gradient too).
+    """
+    x = check_input(x)
+    training = check_training_flag(training, "training")
+    return_mask = check_training_flag(return_mask, "return_mask")
+    used, keep = _alpha_mask(x.shape, rate, keep_prob, seed, stream, offset, noise_shape, mask,
+                             training, "alpha_dropout")
+    if out is not None:
+        check_out(out, x.shape, x.dtype)
+    if not training:
+        y = _identity(x, out)
+        return (y, None) if return_mask else y
+    mul, add, fill, affine = alpha_op(keep)
+    y = _masked(x, used, out, mul, add, fill, affine)
+    if return_mask and used.scale != mul:  # a user Mask: report the scale alpha dropout used
+        used = Mask(used.bits, used.shape, used.keep_prob, mul,
+                    seed=used.seed, stream=used.stream, offset=used.offset)
+    return (y, used) if return_mask else y
+
+
+def alpha_dropout_backward(grad, mask=None, *, rate=None, keep_prob=None, seed=None, stream=0,
+                           offset=0, noise_shape=None, out=None):
+    """Gradient of alpha dropout: grad * a where kept, 0 where dropped (a from keep_prob)."""
+    check_regeneration_args(mask, rate, keep_prob, seed, stream, offset, noise_shape)
+    grad = check_input(grad, "grad")
+    used, keep = _alpha_mask(grad.shape, rate, keep_prob, seed, stream, offset, noise_shape, mask,
+                             True, "alpha_dropout_backward")
+    if out is not None:
+        check_out(out, grad.shape, grad.dtype)
+    return _masked(grad, used, out, alpha_constants(keep)[0])
+
+
+# -- Gaussian dropout (§7.2) --------------------------------------------------------------------
+
+def _gaussian(x, out, call, sigma):
+    nthreads = _kernels.get_num_threads()
+    return _run_elementwise(x, out, lambda xf, yf: _kernels.gauss(
+        xf, yf, call.offset, call.key, call.stream, sigma, nthreads))
+
+
+def gaussian_dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset=0,
+                     training=True, out=None, return_noise=False):
+    """Multiplicative Gaussian noise (DESIGN.md §7.2): ``y = x * eps``, eps ~ N(1, rate/(1-rate)).
+
+    The normals come from the same Philox stream (Box-Muller on word pairs), so the same
+    (seed, stream, offset) gives the same noise everywhere.  Identity when not training.
+    With return_noise, also returns eps in x's dtype (None when not training), for
+    gaussian_dropout_backward(grad, noise).
+    """
+    x = check_input(x)
+    training = check_training_flag(training, "training")
+    return_noise = check_training_flag(return_noise, "return_noise")
+    call = DropoutCall(x.size, rate, keep_prob, seed if training else 0, stream, offset)
+    sigma = gaussian_sigma(call.keep_prob)
+    if out is not None:
+        check_out(out, x.shape, x.dtype)
+    if not training:
+        y = _identity(x, out)
+        return (y, None) if return_noise else y
+    noise = _gaussian(np.ones(x.shape, x.dtype), None, call, sigma) if return_noise else None
+    y = _gaussian(x, out, call, sigma)
+    return (y, noise) if return_noise else y
+
+
+def gaussian_dropout_backward(grad, noise=None, *, rate=None, keep_prob=None, seed=None,
+                              stream=0, offset=0, out=None):
+    """Gradient of gaussian_dropout: grad * eps, from the stored noise or regenerated."""
+    check_gaussian_backward_args(noise, rate, keep_prob, seed, stream, offset)
+    grad = check_input(grad, "grad")
+    if out is not None:
+        check_out(out, grad.shape, grad.dtype)
+    if noise is not None:
+        check_noise_array(noise, grad.shape, grad.dtype)
+        return np.multiply(grad, noise, out=out)
+    call = DropoutCall(grad.size, rate, keep_prob, seed, stream, offset)
+    return _gaussian(grad, out, call, gaussian_sigma(call.keep_prob))
 
 
 _kernels._register_general(SimpleNamespace(

@@ -30,6 +30,39 @@ cdef extern from "fastdrop.h" nogil:
     void fd_apply_f64(const double *x, double *y, const uint8_t *bits, size_t n, double scale,
                       int nthreads)
     void fd_philox_block(const uint32_t *ctr, const uint32_t *key, uint32_t *out)
+    ctypedef struct fd_op_f32:
+        float mul
+        float add
+        float fill
+        int affine
+    ctypedef struct fd_op_f64:
+        double mul
+        double add
+        double fill
+        int affine
+    enum: FD_MAX_DIMS
+    ctypedef struct fd_bcast:
+        const uint8_t *bits
+        uint64_t nbits
+        size_t run
+        size_t period
+        int ndim
+        size_t dims[64]
+        uint64_t strides[64]
+    void fd_forward_op_f32(const float *x, float *y, uint8_t *bits, size_t n, uint64_t offset,
+                           const fd_stream *s, const fd_op_f32 *op, int nthreads)
+    void fd_forward_op_f64(const double *x, double *y, uint8_t *bits, size_t n, uint64_t offset,
+                           const fd_stream *s, const fd_op_f64 *op, int nthreads)
+    void fd_bcast_f32(const float *x, float *y, size_t n, const fd_bcast *b, const fd_op_f32 *op,
+                      int nthreads)
+    void fd_bcast_f64(const double *x, double *y, size_t n, const fd_bcast *b,
+                      const fd_op_f64 *op, int nthreads)
+    void fd_gauss_f32(const float *x, float *y, size_t n, uint64_t offset, const fd_stream *s,
+                      double sigma, int nthreads)
+    void fd_gauss_f64(const double *x, double *y, size_t n, uint64_t offset, const fd_stream *s,
+                      double sigma, int nthreads)
+    void fd_box_muller_pair(uint32_t w0, uint32_t w1, double *z)
+    void fd_box_muller_pair_f32(uint32_t w0, uint32_t w1, float *z)
 
 cdef fd_stream make_stream(uint64_t key, uint64_t stream, uint64_t threshold, size_t n,
                            uint64_t offset, int nthreads) except *:
@@ -103,6 +136,115 @@ def apply(const floating[::1] x, floating[::1] y, const uint8_t[::1] bits not No
             fd_apply_f32(&x[0], &y[0], &bits[0], n, <float>scale, nthreads)
         else:
             fd_apply_f64(&x[0], &y[0], &bits[0], n, scale, nthreads)
+
+
+# -- variants (DESIGN.md §7) -----------------------------------------------------------------
+
+def forward_op(const floating[::1] x, floating[::1] y, uint8_t[::1] bits, uint64_t offset,
+               uint64_t key, uint64_t stream, uint64_t threshold, double mul, double add,
+               double fill, bint affine, int nthreads):
+    """y = kept ? x * mul (+ add when affine) : (+0.0 or fill), sampling the mask."""
+    cdef size_t n = x.shape[0]
+    if <size_t>y.shape[0] != n:
+        raise ValueError("x and y differ in length")
+    cdef uint8_t *bits_ptr = NULL
+    if bits is not None:
+        if <size_t>bits.shape[0] < mask_bytes(n):
+            raise ValueError("bits is too short for the array")
+        if n > 0:
+            bits_ptr = &bits[0]
+    cdef fd_stream s = make_stream(key, stream, threshold, n, offset, nthreads)
+    cdef fd_op_f32 op32
+    cdef fd_op_f64 op64
+    if n == 0:
+        return
+    if floating is float:
+        op32.mul, op32.add, op32.fill, op32.affine = to_f32(mul), to_f32(add), to_f32(fill), affine
+        with nogil:
+            fd_forward_op_f32(&x[0], &y[0], bits_ptr, n, offset, &s, &op32, nthreads)
+    else:
+        op64.mul, op64.add, op64.fill, op64.affine = mul, add, fill, affine
+        with nogil:
+            fd_forward_op_f64(&x[0], &y[0], bits_ptr, n, offset, &s, &op64, nthreads)
+
+
+def bcast(const floating[::1] x, floating[::1] y, const uint8_t[::1] bits not None,
+          uint64_t nbits, size_t run, size_t period, dims, strides, double mul, double add,
+          double fill, bint affine, int nthreads):
+    """Apply a noise-shape mask broadcast over x (the merged geometry of _core._broadcast_plan).
+
+    The geometry is checked here against the buffers: every mask index the C code can
+    form is below nbits, and the array holds exactly prod(dims) * run * period elements.
+    """
+    cdef size_t n = x.shape[0]
+    if <size_t>y.shape[0] != n:
+        raise ValueError("x and y differ in length")
+    if <size_t>bits.shape[0] < mask_bytes(nbits):
+        raise ValueError("bits is too short for the mask")
+    if len(dims) != len(strides) or len(dims) > FD_MAX_DIMS:
+        raise ValueError("dims and strides must have the same length, at most 64")
+    if nthreads < 1:
+        raise ValueError("nthreads must be at least 1")
+    cdef fd_bcast b
+    b.bits = &bits[0] if bits.shape[0] > 0 else NULL
+    b.nbits = nbits
+    b.run = run
+    b.period = period
+    b.ndim = len(dims)
+    total = run * period
+    highest = period - 1
+    for d in range(b.ndim):
+        if dims[d] < 1 or strides[d] < 0:
+            raise ValueError("dims must be positive and strides non-negative")
+        b.dims[d] = dims[d]
+        b.strides[d] = strides[d]
+        total *= dims[d]
+        highest += (dims[d] - 1) * strides[d]
+    if n == 0:
+        return
+    if total != n or run < 1 or period < 1:
+        raise ValueError("the broadcast geometry does not cover the array")
+    if highest >= nbits:
+        raise ValueError("the broadcast geometry reaches past the mask")
+    cdef fd_op_f32 op32
+    cdef fd_op_f64 op64
+    if floating is float:
+        op32.mul, op32.add, op32.fill, op32.affine = to_f32(mul), to_f32(add), to_f32(fill), affine
+        with nogil:
+            fd_bcast_f32(&x[0], &y[0], n, &b, &op32, nthreads)
+    else:
+        op64.mul, op64.add, op64.fill, op64.affine = mul, add, fill, affine
+        with nogil:
+            fd_bcast_f64(&x[0], &y[0], n, &b, &op64, nthreads)
+
+
+def gauss(const floating[::1] x, floating[::1] y, uint64_t offset, uint64_t key,
+          uint64_t stream, double sigma, int nthreads):
+    """y = x * eps, eps = 1 + sigma * z in x's precision, z the Box-Muller normal of each
+    element's counter (DESIGN.md §7.2)."""
+    cdef size_t n = x.shape[0]
+    if <size_t>y.shape[0] != n:
+        raise ValueError("x and y differ in length")
+    cdef fd_stream s = make_stream(key, stream, 0, n, offset, nthreads)
+    if n == 0:
+        return
+    cdef double sigma32 = to_f32(sigma)  # float32 outputs compute in float32 (§7.2)
+    with nogil:
+        if floating is float:
+            fd_gauss_f32(&x[0], &y[0], n, offset, &s, sigma32, nthreads)
+        else:
+            fd_gauss_f64(&x[0], &y[0], n, offset, &s, sigma, nthreads)
+
+
+def box_muller_pair(uint32_t w0, uint32_t w1, bint single=False):
+    """The C Box-Muller pair of two words (DESIGN.md §7.2), in float64 or (single) float32."""
+    cdef double z[2]
+    cdef float zf[2]
+    if single:
+        fd_box_muller_pair_f32(w0, w1, zf)
+        return (zf[0], zf[1])
+    fd_box_muller_pair(w0, w1, z)
+    return (z[0], z[1])
 
 
 def philox_block(counter, key):
@@ -261,15 +403,21 @@ cdef void run_forward(cnp.ndarray x, cnp.ndarray y, uint8_t *bits, uint64_t offs
 
 
 def dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset=0,
-            training=True, inverted=True, out=None, return_mask=False):
+            training=True, inverted=True, out=None, return_mask=False, noise_shape=None,
+            mask=None):
     """Dropout of `x`: kept elements scaled (by 1/keep_prob when inverted), others +0.0.
 
     Returns y, or (y, Mask) with return_mask (the Mask is None when not training).  In
     eval mode (training=False) nothing is sampled and inverted dropout returns x itself
     (unless out is given).  See DESIGN.md for the random stream and numerics.
+
+    noise_shape: sample the mask over this shape (same rank as x; each entry 1, None or
+    x's size there) and broadcast it, as Keras (DESIGN.md §7.1).  mask: use this Mask,
+    or boolean array (True = kept, scaled by rate/keep_prob), instead of sampling (§7.6).
     """
     cdef double kp
-    if (training is True and (inverted is True or inverted is False)
+    if (training is True and noise_shape is None and mask is None
+            and (inverted is True or inverted is False)
             and (return_mask is True or return_mask is False)
             and plain_float_array(x) and plain_u64(seed) and plain_u64(stream)
             and plain_u64(offset)):
@@ -295,12 +443,17 @@ def dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset
                 return y, _Mask._from_kernels(bits, x.shape, size, kp, scale, seed, stream, offset)
     return _general.dropout(x, rate, keep_prob=keep_prob, seed=seed, stream=stream,
                             offset=offset, training=training, inverted=inverted, out=out,
-                            return_mask=return_mask)
+                            return_mask=return_mask, noise_shape=noise_shape, mask=mask)
 
 
-def apply_mask(x, mask, *, out=None):
-    """x * mask.scale where the mask keeps, +0.0 elsewhere."""
-    if plain_float_array(x) and type(mask) is _Mask and mask.shape == x.shape:
+def apply_mask(x, mask, *, rate=None, keep_prob=None, inverted=True, out=None):
+    """x * mask.scale where the mask keeps, +0.0 elsewhere.
+
+    `mask` is a Mask of x's shape or of a noise shape that broadcasts to it, or a boolean
+    array (True = kept) whose scale comes from rate/keep_prob and `inverted` (§7.6).
+    """
+    if (plain_float_array(x) and type(mask) is _Mask and mask.shape == x.shape
+            and rate is None and keep_prob is None):
         bits = mask.bits
         size = cnp.PyArray_SIZE(<cnp.ndarray>x)
         if (type(bits) is _ndarray and cnp.PyArray_TYPE(<cnp.ndarray>bits) == cnp.NPY_UINT8
@@ -310,7 +463,8 @@ def apply_mask(x, mask, *, out=None):
             if y is not None:
                 run_apply(<cnp.ndarray>x, <cnp.ndarray>y, <cnp.ndarray>bits, mask.scale)
                 return y
-    return _general.apply_mask(x, mask, out=out)
+    return _general.apply_mask(x, mask, rate=rate, keep_prob=keep_prob, inverted=inverted,
+                               out=out)
 
 
 cdef void run_apply(cnp.ndarray x, cnp.ndarray y, cnp.ndarray bits, double scale) noexcept:
@@ -331,15 +485,18 @@ cdef void run_apply(cnp.ndarray x, cnp.ndarray y, cnp.ndarray bits, double scale
 
 
 def dropout_backward(grad, mask=None, *, rate=None, keep_prob=None, seed=None, stream=0,
-                     offset=0, inverted=True, out=None):
+                     offset=0, inverted=True, out=None, noise_shape=None):
     """Gradient of dropout: grad * scale where kept, else 0.
 
-    From a stored `Mask`, or (mask=None) by regenerating the same mask from
-    rate/keep_prob, seed, stream and offset without storing it.
+    From a stored `Mask` (or a boolean mask with rate/keep_prob), or (mask=None) by
+    regenerating the same mask from rate/keep_prob, seed, stream, offset and noise_shape
+    without storing it.
     """
-    if mask is not None:
-        if (rate is None and keep_prob is None and seed is None and type(stream) is int
-                and stream == 0 and type(offset) is int and offset == 0):
+    if noise_shape is not None:
+        pass
+    elif mask is not None:
+        if (type(mask) is _Mask and rate is None and keep_prob is None and seed is None
+                and type(stream) is int and stream == 0 and type(offset) is int and offset == 0):
             return apply_mask(grad, mask, out=out)
     elif seed is not None and type(seed) is int and (rate is None) != (keep_prob is None):
         if rate is None:
@@ -348,4 +505,5 @@ def dropout_backward(grad, mask=None, *, rate=None, keep_prob=None, seed=None, s
         return dropout(grad, rate, seed=seed, stream=stream, offset=offset, inverted=inverted,
                        out=out)
     return _general.dropout_backward(grad, mask, rate=rate, keep_prob=keep_prob, seed=seed,
-                                     stream=stream, offset=offset, inverted=inverted, out=out)
+                                     stream=stream, offset=offset, inverted=inverted, out=out,
+                                     noise_shape=noise_shape)

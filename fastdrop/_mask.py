@@ -1,4 +1,6 @@
-"""`fastdrop.Mask`: a dropout mask stored as 1 bit per element (DESIGN.md §4)."""
+"""`fastdrop.Mask`: a dropout mask stored as 1 bit per element (DESIGN.md §4, §7)."""
+import numbers
+
 import numpy as np
 
 
@@ -77,6 +79,94 @@ class Mask:
     def count(self):
         """Number of kept elements."""
         return int(np.count_nonzero(np.unpackbits(self._bits, count=self._size, bitorder="little")))
+
+    @classmethod
+    def from_bool(cls, m, keep_prob, *, inverted=True):
+        """A Mask of a user's boolean array `m` (True = kept), DESIGN.md §7.6.
+
+        ``keep_prob`` is the probability the mask was meant to keep with; the scale is
+        ``1/keep_prob`` (``inverted=True``) or 1.  The mask has no seed/stream/offset.
+        """
+        from ._args import check_bool_mask, check_training_flag, inverted_scale, resolve_keep_prob
+
+        keep_prob = resolve_keep_prob(None, keep_prob)
+        inverted = check_training_flag(inverted, "inverted")
+        m = check_bool_mask(m, "m")
+        bits = np.packbits(m.reshape(-1), bitorder="little")
+        return cls(bits, m.shape, keep_prob, inverted_scale(keep_prob, inverted))
+
+    def _with_bool(self, keep, offset):
+        """A Mask of the same keep_prob/scale holding `keep`; provenance kept iff offset is not None."""
+        bits = np.packbits(keep.reshape(-1), bitorder="little")
+        if offset is None or self.seed is None:
+            return Mask(bits, keep.shape, self.keep_prob, self.scale)
+        return Mask(bits, keep.shape, self.keep_prob, self.scale,
+                    seed=self.seed, stream=self.stream, offset=offset)
+
+    def __getitem__(self, key):
+        """NumPy indexing of the boolean mask, as a Mask (§7.6).
+
+        Where the selected elements are a contiguous run of C-order indices a .. b-1 (a
+        slice of the first axis, a row, ...), the result remembers its origin: offset is
+        ``self.offset + a``, so it equals the mask sampled for that part of the array.
+        Any other selection gives a Mask without seed/stream/offset.
+        """
+        keep = self.to_bool()[key]
+        if not isinstance(keep, np.ndarray):
+            keep = np.asarray(keep)
+        flat_index = np.arange(self._size, dtype=np.int64).reshape(self._shape)[key]
+        flat_index = np.asarray(flat_index).reshape(-1)
+        offset = None
+        if self.seed is not None:
+            if flat_index.size == 0:
+                if isinstance(key, slice) and key.step in (None, 1) and self._shape:
+                    row = self._size // self._shape[0] if self._shape[0] else 0
+                    offset = self.offset + key.indices(self._shape[0])[0] * row
+            elif np.array_equal(flat_index, np.arange(flat_index[0], flat_index[0] + flat_index.size)):
+                offset = self.offset + int(flat_index[0])
+        return self._with_bool(keep, offset)
+
+    @classmethod
+    def concatenate(cls, masks, axis=0):
+        """Join masks along `axis` (as numpy.concatenate), DESIGN.md §7.6.
+
+        All must share keep_prob and scale.  Joining along axis 0 masks sampled from one
+        (seed, stream) at consecutive offsets gives the mask of the whole range, with the
+        first one's offset; otherwise the result has no seed/stream/offset.
+        """
+        masks = list(masks)
+        if not masks:
+            raise ValueError("masks must hold at least one Mask")
+        for i, m in enumerate(masks):
+            if not isinstance(m, Mask):
+                raise TypeError(f"masks[{i}] must be a fastdrop.Mask, got {type(m).__name__}")
+            if m.keep_prob != masks[0].keep_prob or m.scale != masks[0].scale:
+                raise ValueError(f"masks[{i}] has keep_prob={m.keep_prob!r}, scale={m.scale!r}; "
+                                 f"masks[0] has keep_prob={masks[0].keep_prob!r}, "
+                                 f"scale={masks[0].scale!r}: they cannot be joined")
+        if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, numbers.Integral):
+            raise TypeError(f"axis must be an int, got {type(axis).__name__}")
+        ndim = len(masks[0].shape)
+        if ndim == 0:
+            raise ValueError("0-d masks cannot be concatenated")
+        if not -ndim <= axis < ndim:
+            raise ValueError(f"axis {axis} is out of range for {ndim}-d masks")
+        axis = int(axis) % ndim
+        try:
+            keep = np.concatenate([m.to_bool() for m in masks], axis=axis)
+        except ValueError as exc:
+            raise ValueError(f"masks cannot be concatenated along axis {axis}: {exc}") from None
+        first = masks[0]
+        offset = None
+        if axis == 0 and first.seed is not None:
+            expected = first.offset
+            for m in masks:
+                if m.seed != first.seed or m.stream != first.stream or m.offset != expected:
+                    break
+                expected += m.size
+            else:
+                offset = first.offset
+        return first._with_bool(keep, offset)
 
     def __eq__(self, other):
         if not isinstance(other, Mask):

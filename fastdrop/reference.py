@@ -5,14 +5,19 @@ The C kernels are tested against these functions bit for bit, and these function
 tested against the known-answer vectors of DESIGN.md §2 (from Random123), so neither
 implementation is its own oracle.
 """
+import math
+
 import numpy as np
 
-from ._args import (DEFAULT_RATE, DropoutCall, check_input, check_mask, check_out,
-                    check_regeneration_args, check_shape, check_training_flag, scale_in)
+from ._args import (DEFAULT_RATE, DropoutCall, alpha_constants, check_gaussian_backward_args,
+                    check_input, check_mask_only_args, check_noise_array, check_noise_shape,
+                    check_out, check_regeneration_args, check_shape, check_training_flag,
+                    gaussian_sigma, resolve_user_mask, scale_in)
 from ._mask import Mask
 
 __all__ = ["philox4x32_10", "random_words", "sample_mask", "dropout", "apply_mask",
-           "dropout_backward"]
+           "dropout_backward", "alpha_dropout", "alpha_dropout_backward", "box_muller",
+           "gaussian_normals", "gaussian_dropout", "gaussian_dropout_backward"]
 
 # §2: Philox4x32-10 constants (Salmon et al., SC'11).
 PHILOX_M0 = np.uint64(0xD2511F53)
@@ -77,63 +82,281 @@ def _mask_of(call, shape, keep):
                 seed=call.key, stream=call.stream, offset=call.offset)
 
 
-def sample_mask(shape, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset=0):
-    """Sample a bit-packed Mask of `shape` from (seed, stream, offset)."""
+def sample_mask(shape, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset=0,
+                noise_shape=None):
+    """Sample a bit-packed Mask from (seed, stream, offset), of `shape` or of its noise shape."""
     shape = check_shape(shape)
-    size = int(np.prod(shape, dtype=object)) if shape else 1
+    noise = check_noise_shape(noise_shape, shape)
+    size = int(np.prod(noise, dtype=object)) if noise else 1
     call = DropoutCall(size, rate, keep_prob, seed, stream, offset)
-    return _mask_of(call, shape, _keep(call, size))
+    return _mask_of(call, noise, _keep(call, size))
 
 
 def _masked_scale(x, keep, scale, out):
-    """§3: kept -> x * dtype(scale); dropped -> +0.0, whatever x is (NaN and inf too)."""
+    """§3: kept -> x * dtype(scale); dropped -> +0.0, whatever x is (NaN and inf too).
+
+    `keep` has x's shape or a noise shape (§7.1), broadcast against x.
+    """
     s = scale_in(x.dtype, scale)
     with np.errstate(all="ignore"):
-        y = np.where(keep.reshape(x.shape), x * s, x.dtype.type(0.0))
+        y = np.where(np.broadcast_to(keep, x.shape), x * s, x.dtype.type(0.0))
     if out is None:
         return y
     np.copyto(out, y)
     return out
 
 
-def apply_mask(x, mask, *, out=None):
-    """x * mask.scale where the mask keeps, +0.0 elsewhere."""
+def apply_mask(x, mask, *, rate=None, keep_prob=None, inverted=True, out=None):
+    """x * mask.scale where the mask keeps, +0.0 elsewhere (a Mask, or booleans + rate, §7.6)."""
     x = check_input(x)
-    check_mask(mask, x.shape)
+    inverted = check_training_flag(inverted, "inverted")
+    mask = resolve_user_mask(mask, x.shape, rate, keep_prob, inverted)
     if out is not None:
         check_out(out, x.shape, x.dtype)
     return _masked_scale(x, mask.to_bool(), mask.scale, out)
 
 
+def _eval(x, keep_prob, inverted, out):
+    """§1: test output is x (inverted) or x * keep_prob (classical)."""
+    if inverted:
+        y = x if out is None else out
+        if out is not None:
+            np.copyto(out, x)
+        return y
+    return np.multiply(x, x.dtype.type(keep_prob), out=out)
+
+
 def dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset=0,
-            training=True, inverted=True, out=None, return_mask=False):
-    """Dropout of x; with return_mask, also the Mask (None when not training)."""
+            training=True, inverted=True, out=None, return_mask=False, noise_shape=None,
+            mask=None):
+    """Dropout of x; with return_mask, also the Mask (None when not training).
+
+    noise_shape (§7.1): the mask is sampled over the noise shape, counter index = flat
+    index in the noise shape, and broadcast.  mask (§7.6): the caller's mask instead.
+    """
     x = check_input(x)
     training = check_training_flag(training, "training")
     inverted = check_training_flag(inverted, "inverted")
-    call = DropoutCall(x.size, rate, keep_prob,
-                       seed if training else 0, stream, offset, inverted)
+    if mask is not None:
+        check_mask_only_args(seed, stream, offset, noise_shape)
+        user = resolve_user_mask(mask, x.shape, rate, keep_prob, inverted)
+        if out is not None:
+            check_out(out, x.shape, x.dtype)
+        if not training:
+            y = _eval(x, user.keep_prob, inverted, out)
+            return (y, None) if return_mask else y
+        y = _masked_scale(x, user.to_bool(), user.scale, out)
+        return (y, user) if return_mask else y
+    noise = check_noise_shape(noise_shape, x.shape)
+    size = int(np.prod(noise, dtype=object)) if noise else 1
+    call = DropoutCall(size, rate, keep_prob, seed if training else 0, stream, offset, inverted)
     if out is not None:
         check_out(out, x.shape, x.dtype)
     if not training:
-        # §1: test output is x (inverted) or x * keep_prob (classical).
-        if inverted:
-            y = x if out is None else out
-            if out is not None:
-                np.copyto(out, x)
-        else:
-            y = np.multiply(x, x.dtype.type(call.keep_prob), out=out)
+        y = _eval(x, call.keep_prob, inverted, out)
         return (y, None) if return_mask else y
-    keep = _keep(call, x.size)
+    keep = _keep(call, size).reshape(noise)
     y = _masked_scale(x, keep, call.scale, out)
-    return (y, _mask_of(call, x.shape, keep)) if return_mask else y
+    return (y, _mask_of(call, noise, keep)) if return_mask else y
 
 
 def dropout_backward(grad, mask=None, *, rate=None, keep_prob=None, seed=None, stream=0,
-                     offset=0, inverted=True, out=None):
+                     offset=0, inverted=True, out=None, noise_shape=None):
     """grad * scale where kept, else 0: from a stored Mask, or by regenerating it."""
-    check_regeneration_args(mask, rate, keep_prob, seed, stream, offset)
+    check_regeneration_args(mask, rate, keep_prob, seed, stream, offset, noise_shape)
     if mask is not None:
-        return apply_mask(grad, mask, out=out)
+        return apply_mask(grad, mask, rate=rate, keep_prob=keep_prob, inverted=inverted, out=out)
     return dropout(grad, rate, keep_prob=keep_prob, seed=seed, stream=stream, offset=offset,
-                   inverted=inverted, out=out)
+                   inverted=inverted, out=out, noise_shape=noise_shape)
+
+
+# -- alpha dropout (§7.3) -----------------------------------------------------------------------
+
+def _alpha_keep(shape, rate, keep_prob, seed, stream, offset, noise_shape, mask, training,
+                function):
+    """(keep booleans of the noise shape or None, keep_prob, the Mask to report or None)."""
+    if mask is not None:
+        check_mask_only_args(seed, stream, offset, noise_shape, function)
+        user = resolve_user_mask(mask, shape, rate, keep_prob)
+        return user.to_bool(), user.keep_prob, user
+    noise = check_noise_shape(noise_shape, shape)
+    size = int(np.prod(noise, dtype=object)) if noise else 1
+    call = DropoutCall(size, rate, keep_prob, seed if training else 0, stream, offset)
+    if not training:
+        return None, call.keep_prob, None
+    keep = _keep(call, size).reshape(noise)
+    return keep, call.keep_prob, _mask_of(call, noise, keep)
+
+
+def alpha_dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset=0,
+                  noise_shape=None, training=True, out=None, return_mask=False, mask=None):
+    """§7.3: kept -> a*x + b, dropped -> a*alpha' + b, in x's dtype (identity when not training)."""
+    x = check_input(x)
+    training = check_training_flag(training, "training")
+    return_mask = check_training_flag(return_mask, "return_mask")
+    keep, q, used = _alpha_keep(x.shape, rate, keep_prob, seed, stream, offset, noise_shape, mask,
+                                training, "alpha_dropout")
+    if out is not None:
+        check_out(out, x.shape, x.dtype)
+    if not training:
+        y = _eval(x, q, True, out)
+        return (y, None) if return_mask else y
+    a, kept_add, fill = alpha_constants(q)
+    if q == 0.0 or q == 1.0:  # nothing kept (+0.0 everywhere), or the identity x * 1
+        y = _masked_scale(x, keep, a, out)
+    else:
+        T = x.dtype.type
+        with np.errstate(all="ignore"):
+            kept = x * scale_in(x.dtype, a) + scale_in(x.dtype, kept_add)  # two roundings in T
+        y = np.where(np.broadcast_to(keep, x.shape), kept, scale_in(x.dtype, fill)).astype(T)
+        if out is not None:
+            np.copyto(out, y)
+            y = out
+    if not return_mask:
+        return y
+    return y, Mask(used.bits, used.shape, used.keep_prob, a,
+                   seed=used.seed, stream=used.stream, offset=used.offset)
+
+
+def alpha_dropout_backward(grad, mask=None, *, rate=None, keep_prob=None, seed=None, stream=0,
+                           offset=0, noise_shape=None, out=None):
+    """grad * a where kept, 0 where dropped."""
+    check_regeneration_args(mask, rate, keep_prob, seed, stream, offset, noise_shape)
+    grad = check_input(grad, "grad")
+    keep, q, _ = _alpha_keep(grad.shape, rate, keep_prob, seed, stream, offset, noise_shape, mask,
+                             True, "alpha_dropout_backward")
+    if out is not None:
+        check_out(out, grad.shape, grad.dtype)
+    return _masked_scale(grad, keep, alpha_constants(q)[0], out)
+
+
+# -- Gaussian dropout (§7.2) --------------------------------------------------------------------
+
+class BoxMullerConstants:
+    """The constants of §7.2 in one precision: float64 (float64 output) or float32."""
+
+    def __init__(self, dtype, ln2_hi, n_ln, n_sin, n_cos):
+        t = np.dtype(dtype).type
+        self.dtype = np.dtype(dtype)
+        self.sqrt2 = t(math.sqrt(2.0))
+        self.ln2_hi = t(ln2_hi)                                  # ln 2 = LN2_HI + LN2_LO
+        self.ln2_lo = t(math.log(2.0) - ln2_hi) if self.dtype == np.float32 else \
+            t(float.fromhex("0x1.a39ef35793c76p-33"))
+        self.two_pi_2m32 = t(2.0 * math.pi) * t(2.0**-32)        # (2 pi) 2^-32, exact scaling
+        self.ln = [t(2.0 / (2 * k + 1)) for k in range(1, n_ln + 1)]                    # L_k
+        self.sin = [t((-1) ** k / math.factorial(2 * k + 1)) for k in range(1, n_sin + 1)]  # S_k
+        self.cos = [t((-1) ** k / math.factorial(2 * k)) for k in range(1, n_cos + 1)]      # C_k
+
+
+#: float64: fdlibm's ln 2 split; 9 / 7 / 8 terms.  float32: a 17-bit LN2_HI; 4 / 4 / 5 terms.
+BOX_MULLER = {
+    np.dtype(np.float64): BoxMullerConstants(np.float64, float.fromhex("0x1.62e42feep-1"), 9, 7, 8),
+    np.dtype(np.float32): BoxMullerConstants(np.float32, float.fromhex("0x1.62e4p-1"), 4, 4, 5),
+}
+
+
+def _horner(t, coeffs):
+    """c1 + t*(c2 + t*(... + t*cn)), innermost first: the operation order of the kernels."""
+    q = np.full_like(t, coeffs[-1])
+    for c in reversed(coeffs[:-1]):
+        q = c + t * q
+    return q
+
+
+def _to_float(words, dtype):
+    """Integers (held in int64/uint64) rounded once to dtype (via exact float64)."""
+    return words.astype(np.float64).astype(dtype)
+
+
+def box_muller(w0, w1, dtype=np.float64):
+    """§7.2: the standard normals (z0, z1) of word pairs (w0, w1), computed in `dtype`.
+
+    w0 and w1 are uint64 arrays of 32-bit words.  Every step is one IEEE operation in
+    float64 (or float32), in the order the kernels use.
+    """
+    k_ = BOX_MULLER[np.dtype(dtype)]
+    t = k_.dtype.type
+    one = t(1.0)
+    # radius sqrt(-2 ln u), u = m 2^-32 in (0, 1]
+    m = _to_float(w0, k_.dtype) + one                  # float64: exact; float32: rounded twice
+    mantissa, exponent = np.frexp(m)                  # m = mantissa 2^exponent, mantissa in [0.5, 1)
+    f = mantissa * t(2.0)                             # m = f 2^e, f in [1, 2)
+    e = exponent.astype(k_.dtype) - one
+    big = f > k_.sqrt2
+    f = np.where(big, f * t(0.5), f)
+    e = np.where(big, e + one, e)
+    k = e - t(32.0)                                   # ln u = k ln 2 + ln f
+    s = (f - one) / (f + one)                         # ln f = 2 atanh s
+    s2 = s * s
+    ln_f = t(2.0) * s + (s * s2) * _horner(s2, k_.ln)
+    ln_u = k * k_.ln2_hi + (k * k_.ln2_lo + ln_f)
+    r = np.sqrt(t(-2.0) * ln_u)
+    # angle 2 pi w1 2^-32 = quadrant pi/2 + p with |p| <= pi/4
+    quadrant = ((w1 + np.uint64(0x20000000)) & LOW32) >> np.uint64(30)
+    rest = ((w1 - (quadrant << np.uint64(30))) & LOW32).astype(np.int64)
+    rest = np.where(rest >= 2**31, rest - 2**32, rest)  # as a signed 32-bit integer
+    p = _to_float(rest, k_.dtype) * k_.two_pi_2m32
+    p2 = p * p
+    sin_p = p + (p * p2) * _horner(p2, k_.sin)
+    cos_p = one + p2 * _horner(p2, k_.cos)
+    swap = (quadrant & np.uint64(1)) == 1
+    c = np.where(swap, sin_p, cos_p)
+    sn = np.where(swap, cos_p, sin_p)
+    c = np.where(((quadrant + np.uint64(1)) >> np.uint64(1)) & np.uint64(1) == 1, -c, c)
+    sn = np.where((quadrant >> np.uint64(1)) == 1, -sn, sn)
+    return r * c, r * sn
+
+
+def gaussian_normals(seed, stream, offset, size, dtype=np.float64):
+    """z of elements offset .. offset+size-1: the pair (2i, 2i+1) of counters is Box-Muller
+    of words (2i, 2i+1); an even counter takes the cosine, an odd one the sine."""
+    if size == 0:
+        return np.zeros(0, dtype)
+    first = offset & ~1
+    last = (offset + size + 1) & ~1                   # exclusive, even
+    words = random_words(seed, stream, first, last - first)
+    z0, z1 = box_muller(words[0::2], words[1::2], dtype)
+    z = np.stack([z0, z1], axis=1).reshape(-1)
+    return z[offset - first:offset - first + size]
+
+
+def gaussian_noise_dtype(dtype):
+    """The precision the noise of an array of `dtype` is computed in (§7.2)."""
+    return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)
+
+
+def gaussian_dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset=0,
+                     training=True, out=None, return_noise=False):
+    """§7.2: y = x * eps, eps = 1 + sigma z, sigma = sqrt((1 - q) / q), all in x's precision."""
+    x = check_input(x)
+    training = check_training_flag(training, "training")
+    return_noise = check_training_flag(return_noise, "return_noise")
+    call = DropoutCall(x.size, rate, keep_prob, seed if training else 0, stream, offset)
+    sigma = gaussian_sigma(call.keep_prob)
+    if out is not None:
+        check_out(out, x.shape, x.dtype)
+    if not training:
+        y = _eval(x, call.keep_prob, True, out)
+        return (y, None) if return_noise else y
+    work = gaussian_noise_dtype(x.dtype)
+    with np.errstate(over="ignore"):
+        sigma = work.type(sigma)                      # rounded once to the working precision
+    z = gaussian_normals(call.key, call.stream, call.offset, x.size, work)
+    with np.errstate(all="ignore"):
+        noise = (work.type(1.0) + sigma * z).reshape(x.shape)  # eps, in the working precision
+        y = np.multiply(x, noise, out=np.empty(x.shape, x.dtype) if out is None else out)
+    return (y, noise) if return_noise else y
+
+
+def gaussian_dropout_backward(grad, noise=None, *, rate=None, keep_prob=None, seed=None,
+                              stream=0, offset=0, out=None):
+    """grad * eps: from the stored noise, or regenerated from seed/stream/offset."""
+    check_gaussian_backward_args(noise, rate, keep_prob, seed, stream, offset)
+    grad = check_input(grad, "grad")
+    if out is not None:
+        check_out(out, grad.shape, grad.dtype)
+    if noise is not None:
+        check_noise_array(noise, grad.shape, grad.dtype)
+        return np.multiply(grad, noise, out=out)
+    return gaussian_dropout(grad, rate, keep_prob=keep_prob, seed=seed, stream=stream,
+                            offset=offset, out=out)

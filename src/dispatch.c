@@ -3,6 +3,7 @@
  * FD_CHUNK_ALIGN elements, so no two threads ever write the same mask byte (or cache line
  * of it), and each chunk reproduces its slice of the one random stream exactly. */
 #include "fastdrop.h"
+#include "kernels_common.h"
 #include "philox.h"
 
 #ifdef _OPENMP
@@ -21,6 +22,7 @@
 
 static int detected_level = -1;
 static const fd_kernels *active = NULL;
+static const fd_variant_kernels *active_variants = NULL;
 static int active_level = FD_SCALAR;
 
 #ifdef FD_X86
@@ -72,11 +74,21 @@ int fd_cpu_level(void)
     return detected_level;
 }
 
+static const fd_variant_kernels *variants_for(int level)
+{
+    switch (level) {
+    case FD_AVX512: return fd_variants_avx512();
+    case FD_AVX2: return fd_variants_avx2();
+    default: return fd_variants_scalar();
+    }
+}
+
 int fd_set_level(int level)
 {
     if (level < FD_SCALAR || level > fd_cpu_level())
         return -1;
     active = table_for(level);
+    active_variants = variants_for(level);
     active_level = level;
     return 0;
 }
@@ -88,6 +100,13 @@ static const fd_kernels *kernels(void)
     if (active == NULL)
         fd_set_level(fd_cpu_level());
     return active;
+}
+
+static const fd_variant_kernels *variants(void)
+{
+    if (active_variants == NULL)
+        fd_set_level(fd_cpu_level());
+    return active_variants;
 }
 
 int fd_have_openmp(void)
@@ -175,4 +194,60 @@ void fd_apply_f64(const double *x, double *y, const uint8_t *bits, size_t n, dou
 {
     const fd_kernels *k = kernels();
     FD_PARALLEL(n, nthreads, k->apply_f64(x + start, y + start, bits + start / 8, len, scale));
+}
+
+/* -- variants (DESIGN.md §7) --------------------------------------------------------------- */
+
+void fd_forward_op_f32(const float *x, float *y, uint8_t *bits, size_t n, uint64_t offset,
+                       const fd_stream *s, const fd_op_f32 *op, int nthreads)
+{
+    const fd_variant_kernels *k = variants();
+    FD_PARALLEL(n, nthreads, k->forward_op_f32(x + start, y + start, bits ? bits + start / 8 : NULL,
+                                               len, offset + start, s, op));
+}
+
+void fd_forward_op_f64(const double *x, double *y, uint8_t *bits, size_t n, uint64_t offset,
+                       const fd_stream *s, const fd_op_f64 *op, int nthreads)
+{
+    const fd_variant_kernels *k = variants();
+    FD_PARALLEL(n, nthreads, k->forward_op_f64(x + start, y + start, bits ? bits + start / 8 : NULL,
+                                               len, offset + start, s, op));
+}
+
+void fd_bcast_f32(const float *x, float *y, size_t n, const fd_bcast *b, const fd_op_f32 *op,
+                  int nthreads)
+{
+    const fd_variant_kernels *k = variants();
+    FD_PARALLEL(n, nthreads, k->bcast_f32(x + start, y + start, len, start, b, op));
+}
+
+void fd_bcast_f64(const double *x, double *y, size_t n, const fd_bcast *b, const fd_op_f64 *op,
+                  int nthreads)
+{
+    const fd_variant_kernels *k = variants();
+    FD_PARALLEL(n, nthreads, k->bcast_f64(x + start, y + start, len, start, b, op));
+}
+
+void fd_gauss_f32(const float *x, float *y, size_t n, uint64_t offset, const fd_stream *s,
+                  double sigma, int nthreads)
+{
+    const fd_variant_kernels *k = variants();
+    FD_PARALLEL(n, nthreads, k->gauss_f32(x + start, y + start, len, offset + start, s, sigma));
+}
+
+void fd_gauss_f64(const double *x, double *y, size_t n, uint64_t offset, const fd_stream *s,
+                  double sigma, int nthreads)
+{
+    const fd_variant_kernels *k = variants();
+    FD_PARALLEL(n, nthreads, k->gauss_f64(x + start, y + start, len, offset + start, s, sigma));
+}
+
+void fd_box_muller_pair(uint32_t w0, uint32_t w1, double z[2])
+{
+    fd_box_muller_scalar(w0, w1, &z[0], &z[1]);
+}
+
+void fd_box_muller_pair_f32(uint32_t w0, uint32_t w1, float z[2])
+{
+    fd_box_muller_f32_scalar(w0, w1, &z[0], &z[1]);
 }

@@ -27,12 +27,62 @@ typedef struct {
     void (*apply_f64)(const double *x, double *y, const uint8_t *bits, size_t n, double scale);
 } fd_kernels;
 
+/* What a masked pass writes for kept and dropped elements (DESIGN.md §3, §7.3):
+ * affine = 0: kept x * mul, dropped +0.0 (dropout); affine = 1: kept x * mul + add
+ * (two roundings, never fused), dropped `fill` whatever x is (alpha dropout).  The
+ * constants are already rounded to the kernel's dtype. */
+typedef struct {
+    float mul, add, fill;
+    int affine;
+} fd_op_f32;
+typedef struct {
+    double mul, add, fill;
+    int affine;
+} fd_op_f64;
+
+/* A mask over a noise shape broadcast against the array (DESIGN.md §7.1), with the axes
+ * merged (see fastdrop/_core.py): the array is `outer` segments of run * period elements;
+ * in a segment, element q uses mask bit base + q % period, where base = sum over the
+ * outer axes of index * stride (stride 0 along broadcast axes). */
+#define FD_MAX_DIMS 64
+typedef struct {
+    const uint8_t *bits; /* the noise-shape mask (DESIGN.md §4 layout) */
+    uint64_t nbits;      /* its size in elements */
+    size_t run, period;  /* segment = run repetitions of `period` consecutive mask bits */
+    int ndim;            /* outer axes, slowest first */
+    size_t dims[FD_MAX_DIMS];
+    uint64_t strides[FD_MAX_DIMS];
+} fd_bcast;
+
+/* The variant kernels of one SIMD level (DESIGN.md §7); same chunk rules as fd_kernels.
+ * bcast_* process elements e0 .. e0+n-1 of the array (x and y point at element e0).
+ * gauss_* write y = x * eps, eps = 1 + sigma * z in T arithmetic (sigma already rounded to
+ * T), z the Box-Muller normal of counter j0 + i computed in T.
+ * The f16 kernels hold IEEE binary16 as uint16_t and compute in float32. */
+typedef struct {
+    void (*forward_op_f32)(const float *x, float *y, uint8_t *bits, size_t n, uint64_t j0,
+                           const fd_stream *s, const fd_op_f32 *op);
+    void (*forward_op_f64)(const double *x, double *y, uint8_t *bits, size_t n, uint64_t j0,
+                           const fd_stream *s, const fd_op_f64 *op);
+    void (*bcast_f32)(const float *x, float *y, size_t n, size_t e0, const fd_bcast *b,
+                      const fd_op_f32 *op);
+    void (*bcast_f64)(const double *x, double *y, size_t n, size_t e0, const fd_bcast *b,
+                      const fd_op_f64 *op);
+    void (*gauss_f32)(const float *x, float *y, size_t n, uint64_t j0, const fd_stream *s,
+                      double sigma);
+    void (*gauss_f64)(const double *x, double *y, size_t n, uint64_t j0, const fd_stream *s,
+                      double sigma);
+} fd_variant_kernels;
+
 enum { FD_SCALAR = 0, FD_AVX2 = 1, FD_AVX512 = 2 };
 
 /* Each returns NULL where the level is not compiled in (non-x86 targets). */
 const fd_kernels *fd_kernels_scalar(void);
 const fd_kernels *fd_kernels_avx2(void);
 const fd_kernels *fd_kernels_avx512(void);
+const fd_variant_kernels *fd_variants_scalar(void);
+const fd_variant_kernels *fd_variants_avx2(void);
+const fd_variant_kernels *fd_variants_avx512(void);
 
 /* Dispatch (dispatch.c). */
 int fd_cpu_level(void);          /* highest level this CPU and build support */
@@ -50,6 +100,22 @@ void fd_apply_f32(const float *x, float *y, const uint8_t *bits, size_t n, float
                   int nthreads);
 void fd_apply_f64(const double *x, double *y, const uint8_t *bits, size_t n, double scale,
                   int nthreads);
+/* Variants (DESIGN.md §7). */
+void fd_forward_op_f32(const float *x, float *y, uint8_t *bits, size_t n, uint64_t offset,
+                       const fd_stream *s, const fd_op_f32 *op, int nthreads);
+void fd_forward_op_f64(const double *x, double *y, uint8_t *bits, size_t n, uint64_t offset,
+                       const fd_stream *s, const fd_op_f64 *op, int nthreads);
+void fd_bcast_f32(const float *x, float *y, size_t n, const fd_bcast *b, const fd_op_f32 *op,
+                  int nthreads);
+void fd_bcast_f64(const double *x, double *y, size_t n, const fd_bcast *b, const fd_op_f64 *op,
+                  int nthreads);
+void fd_gauss_f32(const float *x, float *y, size_t n, uint64_t offset, const fd_stream *s,
+                  double sigma, int nthreads);
+void fd_gauss_f64(const double *x, double *y, size_t n, uint64_t offset, const fd_stream *s,
+                  double sigma, int nthreads);
+void fd_box_muller_pair(uint32_t w0, uint32_t w1, double z[2]);
+void fd_box_muller_pair_f32(uint32_t w0, uint32_t w1, float z[2]);
+
 void fd_philox_block(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 
 #endif
