@@ -252,9 +252,56 @@ def _check_inputs(X):
     return X
 
 
-def _forward_eval(layers, h):
+class _Buffers:
+    """Reusable output arrays, one per key, so chunk after chunk writes into the same memory
+    (fresh multi-megabyte arrays cost page faults on every chunk)."""
+
+    def __init__(self, enabled=True):
+        self.enabled = enabled
+        self._arrays = {}
+
+    def get(self, key, shape, dtype):
+        if not self.enabled:
+            return np.empty(shape, dtype)
+        size = int(np.prod(shape))
+        array = self._arrays.get(key)
+        if array is None or array.size < size or array.dtype != dtype:
+            array = self._arrays[key] = np.empty(size, dtype)
+        return array[:size].reshape(shape)
+
+
+def _eval_layer(layer, h, owned, buffers=None, key=None):
+    """One layer in eval mode -> (output, owned).
+
+    The plain layer types run here directly: nothing is cached in the layer (a forward
+    over thousands of thinned nets would otherwise leave huge arrays in the model) and
+    activations work in place on arrays this module owns.  Anything else goes through
+    ``layer.forward(h, training=False)``.
+    """
+    from .layers import Dense, Dropout, DropoutDense, ReLU, Tanh
+
+    kind = type(layer)
+    if kind is Dense or kind is DropoutDense:
+        shape = h.shape[:-1] + (layer.W.shape[1],)
+        dtype = np.result_type(h.dtype, layer.W.dtype)
+        out = buffers.get(key, shape, dtype) if buffers is not None else np.empty(shape, dtype)
+        np.matmul(h, layer.W, out=out)
+        out += layer.b
+        return out, True
+    if kind is ReLU:
+        return np.maximum(h, h.dtype.type(0), out=h if owned else None), True
+    if kind is Tanh:
+        return np.tanh(h, out=h if owned else None), True
+    if kind is Dropout:
+        if layer.inverted:
+            return h, owned
+        return np.multiply(h, h.dtype.type(layer.keep_prob), out=h if owned else None), True
+    return layer.forward(h, training=False), False
+
+
+def _forward_eval(layers, h, owned=False):
     for layer in layers:
-        h = layer.forward(h, training=False)
+        h, owned = _eval_layer(layer, h, owned)
     return h
 
 
@@ -279,7 +326,7 @@ def _thinned_logits(h, multipliers, site, tail):
     if multipliers.ndim == 2:
         multipliers = multipliers[:, None, :]
     thinned = (h[None, :, :] * multipliers).reshape(chunk * batch, h.shape[1])
-    z = _forward_eval(tail, site.after_mask(thinned))
+    z = _forward_eval(tail, site.after_mask(thinned), owned=True)
     return z.reshape(chunk, batch, -1)
 
 
@@ -512,22 +559,23 @@ def mc_predict(model, X, T, *, seed=None, layers=None, return_samples=False,
 
     sum_p = sum_p2 = sum_entropy = None
     samples = None
+    buffers = _Buffers()
     for t0 in range(0, T, passes_per_chunk):
         passes = min(passes_per_chunk, T - t0)
-        h = np.broadcast_to(h0, (passes,) + h0.shape).reshape((passes * batch,) + h0.shape[1:])
-        owned = True  # h is our own buffer: dropout may overwrite it
+        h = buffers.get("tiled", (passes * batch,) + h0.shape[1:], h0.dtype)
+        h.reshape((passes,) + h0.shape)[...] = h0
+        owned = True  # h is this function's memory: dropout and activations may overwrite it
         for i, layer in enumerate(tail, start=first):
             site = sites.get(i)
             if site is None:
-                h = layer.forward(h, training=False)
-                owned = False
+                h, owned = _eval_layer(layer, h, owned, buffers, i)
                 continue
             per_pass = batch * int(np.prod(h.shape[1:]))
             h = _dropout(h, keep_prob=site.keep_prob, seed=key, stream=i, offset=t0 * per_pass,
-                         inverted=site.inverted, out=h if owned and h.flags.writeable else None)
-            if site.weight is not None:
-                h = site.after_mask(h)
+                         inverted=site.inverted, out=h if owned else None)
             owned = True
+            if site.weight is not None:
+                h, owned = _eval_layer(layer, h, owned, buffers, i)
         log_p = _log_softmax(h.reshape(passes, batch, -1))
         p = np.exp(log_p)
         entropy = -np.einsum("tbk,tbk->b", p, log_p)

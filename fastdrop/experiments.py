@@ -82,7 +82,7 @@ def _log(verbose, message):
 # -- shared training helpers ------------------------------------------------------------
 
 def _data(n_train=None, seed=0):
-    """The bundled MNIST subset, optionally a stratified-at-random subset of the training part."""
+    """The bundled MNIST subset; with n_train, a random subset (fixed by seed) of its training part."""
     from .datasets import load_mnist5k
 
     X_train, y_train, X_test, y_test = load_mnist5k()
@@ -282,7 +282,8 @@ def experiment_bagging(*, k=5, hidden=(256, 256), epochs=15, dropout_epochs=None
 
     arch = "-".join(str(s) for s in sizes)
     result.tables.append(Table(
-        f"{arch} on {X.shape[0]} training digits, test on {X_test.shape[0]}",
+        f"{arch} on {X.shape[0]} training digits, test on {X_test.shape[0]} ({epochs} epochs; "
+        f"the dropout net {dropout_epochs})",
         ["model", "test error %", "train s", "params MB"],
         [["one net, no dropout", 100 * single_error, single_time, _param_bytes(single) / 2**20],
          [f"bagging: mean of {k} bootstrap nets", 100 * bag_error, bag_time, bag_bytes / 2**20],
@@ -353,12 +354,14 @@ def _hidden_activations(model, X):
     return out
 
 
-def experiment_coadaptation(*, hidden=(256, 256), epochs=15, n_train=None,
+def experiment_coadaptation(*, hidden=(256, 256), epochs=15, dropout_epochs=None, n_train=None,
                             removals=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8), repeats=5,
                             input_rate=0.2, hidden_rate=0.5, seed=0, verbose=False):
     """Test error under random removal of hidden units, and hidden activation statistics."""
-    config = dict(hidden=list(hidden), epochs=epochs, n_train=n_train, removals=list(removals),
-                  repeats=repeats, input_rate=input_rate, hidden_rate=hidden_rate, seed=seed)
+    dropout_epochs = epochs if dropout_epochs is None else dropout_epochs
+    config = dict(hidden=list(hidden), epochs=epochs, dropout_epochs=dropout_epochs, n_train=n_train,
+                  removals=list(removals), repeats=repeats, input_rate=input_rate,
+                  hidden_rate=hidden_rate, seed=seed)
     result = ExperimentResult("coadaptation", config)
     start = time.perf_counter()
     X, y, X_test, y_test = _data(n_train, seed)
@@ -367,7 +370,8 @@ def experiment_coadaptation(*, hidden=(256, 256), epochs=15, n_train=None,
     for name, rates in (("no dropout", (0.0, 0.0)), ("dropout", (input_rate, hidden_rate))):
         _log(verbose, f"coadaptation: training the net with {name}")
         net = _build(sizes, *rates, seed)
-        _train(net, X, y, epochs=epochs, seed=seed, dropout=rates[1] > 0)
+        dropout = rates[1] > 0
+        _train(net, X, y, epochs=dropout_epochs if dropout else epochs, seed=seed, dropout=dropout)
         nets[name] = net
     errors = {name: [] for name in nets}
     spread = {name: [] for name in nets}
@@ -379,7 +383,9 @@ def experiment_coadaptation(*, hidden=(256, 256), epochs=15, n_train=None,
             errors[name].append(float(np.mean(runs)))
             spread[name].append(float(np.std(runs)))
     result.tables.append(Table(
-        f"test error % with a random share of every hidden layer's units removed at test time "
+        f"{'-'.join(map(str, sizes))} on {X.shape[0]} digits ({epochs} epochs; with dropout "
+        f"{input_rate}/{hidden_rate}: {dropout_epochs}). "
+        f"Test error % with a random share of every hidden layer's units removed at test time "
         f"(mean of {repeats} draws; survivors scaled by 1/(1-share))",
         ["removed", *[f"{n} (±sd)" for n in nets]],
         [[f"{r:.0%}", *[f"{100 * errors[n][i]:.2f} ±{100 * spread[n][i]:.2f}" for n in nets]]
@@ -456,7 +462,8 @@ def experiment_rate(*, rates=(0.0, 0.2, 0.4, 0.5, 0.6, 0.8), hidden=(256, 256), 
             rows.append([rate, keep, "-".join(map(str, widths)), 100 * train_err, 100 * test_err])
         series[label] = dict(rates=[r[0] for r in rows], train=train_errs, test=test_errs)
         result.tables.append(Table(
-            f"hidden dropout rate, {label} (input rate {input_rate}, {epochs} epochs)",
+            f"hidden dropout rate, {label} (input rate {input_rate}, {X.shape[0]} digits, "
+            f"{epochs} epochs)",
             ["rate", "keep p", "hidden", "train error %", "test error %"], rows,
             ["{:g}", "{:g}", "{}", "{:.2f}", "{:.2f}"]))
     result.series = series
@@ -559,8 +566,9 @@ def experiment_mc(*, hidden=(256, 256), epochs=15, n_train=None, ks=(1, 2, 5, 10
         sds.append(float(np.std(errs)))
         rows.append([k, 100 * means[-1], 100 * sds[-1], 100 * (means[-1] - scaled_error)])
     result.tables.append(Table(
-        f"MC averaging over k stochastic passes vs weight scaling ({repeats} repeats; weight "
-        f"scaling: {100 * scaled_error:.2f} % test error)",
+        f"{'-'.join(map(str, [X.shape[1], *hidden, 10]))}, dropout {input_rate}/{hidden_rate}, "
+        f"{epochs} epochs on {X.shape[0]} digits. MC averaging over k stochastic passes vs weight "
+        f"scaling ({repeats} repeats; weight scaling: {100 * scaled_error:.2f} % test error)",
         ["k", "MC test error %", "± sd", "minus weight scaling"], rows,
         ["{}", "{:.2f}", "{:.2f}", "{:+.2f}"]))
     crossing = next((k for k, m in zip(ks, means) if m <= scaled_error), None)
@@ -620,23 +628,25 @@ EXPERIMENTS = {
     "nwgm": (experiment_nwgm, _plot_nwgm,
              dict(units=10, inputs=100, scales=(0.5, 1.0, 2.0, 4.0)),
              dict(units=14, depths=(0, 1, 2, 3, 4, 6), inputs=500)),
+    # Quick mode trains on 1000 of the 4000 digits: a regime where 256-unit nets overfit
+    # within a few hundred steps, so dropout's effect shows in under a minute.
     "bagging": (experiment_bagging, _plot_bagging,
-                dict(k=3, hidden=(256, 256), epochs=10, dropout_epochs=20),
-                dict(k=10, hidden=(1024, 1024), epochs=30, dropout_epochs=60)),
+                dict(k=5, hidden=(256, 256), n_train=1000, epochs=30, dropout_epochs=60),
+                dict(k=10, hidden=(1024, 1024), epochs=30, dropout_epochs=100)),
     "coadaptation": (experiment_coadaptation, _plot_coadaptation,
-                     dict(hidden=(256, 256), epochs=15, repeats=3,
+                     dict(hidden=(256, 256), n_train=1000, epochs=30, dropout_epochs=60, repeats=3,
                           removals=(0.0, 0.2, 0.4, 0.5, 0.6, 0.8)),
-                     dict(hidden=(1024, 1024), epochs=60, repeats=10)),
+                     dict(hidden=(1024, 1024), epochs=50, dropout_epochs=100, repeats=10)),
     "rate": (experiment_rate, _plot_rate,
-             dict(rates=(0.0, 0.2, 0.5, 0.8), hidden=(256, 256), epochs=12),
+             dict(rates=(0.0, 0.2, 0.5, 0.8), hidden=(256, 256), n_train=1000, epochs=50),
              dict(rates=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9), hidden=(512, 512),
-                  epochs=50, input_rate=0.2, fixed_pn=128)),
+                  epochs=100, input_rate=0.2, fixed_pn=128)),
     "datasize": (experiment_datasize, _plot_datasize,
                  dict(sizes=(250, 1000, 4000), hidden=(256, 256), steps=400),
-                 dict(sizes=(100, 250, 500, 1000, 2000, 4000), hidden=(1024, 1024), steps=3000)),
+                 dict(sizes=(100, 250, 500, 1000, 2000, 4000), hidden=(1024, 1024), steps=4000)),
     "mc": (experiment_mc, _plot_mc,
-           dict(hidden=(256, 256), epochs=15, ks=(1, 2, 5, 10, 20, 50), repeats=3),
-           dict(hidden=(1024, 1024), epochs=60, ks=(1, 2, 5, 10, 20, 50, 100, 200), repeats=10)),
+           dict(hidden=(256, 256), n_train=1000, epochs=60, ks=(1, 2, 5, 10, 20, 50), repeats=3),
+           dict(hidden=(1024, 1024), epochs=100, ks=(1, 2, 5, 10, 20, 50, 100, 200), repeats=10)),
 }
 
 
