@@ -12,8 +12,10 @@ import numpy as np
 
 U64 = 1 << 64
 
-#: dtypes the kernels compute in (DESIGN.md §3).
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+#: dtypes the kernels take (DESIGN.md §3, §7.5); float16 is computed in float32.
+FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+FLOAT16 = np.dtype(np.float16)
+FLOAT32 = np.dtype(np.float32)
 
 
 class _DefaultRate(float):
@@ -64,6 +66,21 @@ def scale_in(dtype, scale):
     """§3: s = dtype(scale), the float64 factor rounded once (to inf if it overflows)."""
     with np.errstate(over="ignore"):
         return dtype.type(scale)
+
+
+def compute_dtype(dtype):
+    """The precision an array of `dtype` is computed in: float16 in float32 (§7.5)."""
+    return FLOAT32 if np.dtype(dtype) == FLOAT16 else np.dtype(dtype)
+
+
+def kernel_constant(dtype, value):
+    """A float64 constant rounded once to the compute precision of `dtype`, as a float."""
+    return float(scale_in(compute_dtype(dtype), value))
+
+
+def gaussian_noise_dtype(dtype):
+    """§7.2: the noise of float64 arrays is float64; of float32 and float16 arrays float32."""
+    return compute_dtype(dtype)
 
 
 def _u64(value, name):
@@ -127,8 +144,8 @@ def check_input(x, name="x"):
     if arr.dtype not in FLOAT_DTYPES:
         kinds = {"b": "bool", "i": "integer", "u": "integer", "c": "complex", "O": "object"}
         kind = kinds.get(arr.dtype.kind, str(arr.dtype))
-        raise TypeError(f"{name} must be float32 or float64, got {kind} dtype {arr.dtype}"
-                        " (cast it explicitly; fastdrop never casts silently)")
+        raise TypeError(f"{name} must be float32 or float64 (or float16), got {kind} dtype "
+                        f"{arr.dtype} (cast it explicitly; fastdrop never casts silently)")
     return arr
 
 

@@ -12,11 +12,11 @@ from types import SimpleNamespace
 import numpy as np
 
 from . import _kernels
-from ._args import (DEFAULT_RATE, DropoutCall, alpha_constants, alpha_op,
+from ._args import (DEFAULT_RATE, FLOAT16, DropoutCall, alpha_constants, alpha_op,
                     check_gaussian_backward_args, check_input, check_mask_only_args,
                     check_noise_array, check_noise_shape, check_out, check_regeneration_args,
-                    check_shape, check_training_flag, gaussian_sigma, resolve_user_mask,
-                    scale_in)
+                    check_shape, check_training_flag, gaussian_noise_dtype, gaussian_sigma,
+                    kernel_constant, resolve_user_mask)
 from ._mask import Mask
 
 SIMD_LEVELS = ("scalar", "avx2", "avx512")
@@ -92,9 +92,20 @@ def _run_elementwise(x, out, kernel):
     return out
 
 
+def _kview(a):
+    """The array the kernels take: float16 data as its uint16 bit patterns (§7.5)."""
+    return a.view(np.uint16) if a.dtype == FLOAT16 else a
+
+
 def _eval_output(x, keep_prob, inverted, out):
     """§1 test-time output: x (inverted) or x * keep_prob (classical); samples nothing."""
     if not inverted:
+        if x.dtype == FLOAT16:  # §7.5: in float32, rounded once
+            y = np.multiply(x.astype(np.float32), np.float32(keep_prob)).astype(FLOAT16)
+            if out is None:
+                return y
+            np.copyto(out, y)
+            return out
         return np.multiply(x, x.dtype.type(keep_prob), out=out)
     if out is None:
         return x
@@ -170,14 +181,15 @@ def _broadcast_plan(shape, noise_shape):
 
 def _masked(x, mask, out, mul, add=0.0, fill=0.0, affine=False):
     """x through a mask of x's shape or of a noise shape: kept x*mul (+add), dropped +0.0 (fill)."""
-    mul, add, fill = (float(scale_in(x.dtype, v)) for v in (mul, add, fill))
+    mul, add, fill = (kernel_constant(x.dtype, v) for v in (mul, add, fill))
     nthreads = _kernels.get_num_threads()
     bits = mask.bits
-    if mask.shape == x.shape and not affine:
+    if mask.shape == x.shape and not affine and x.dtype != FLOAT16:
         return _run_elementwise(x, out, lambda xf, yf: _kernels.apply(xf, yf, bits, mul, nthreads))
     dims, strides, run, period = _broadcast_plan(x.shape, mask.shape)
     return _run_elementwise(x, out, lambda xf, yf: _kernels.bcast(
-        xf, yf, bits, mask.size, run, period, dims, strides, mul, add, fill, affine, nthreads))
+        _kview(xf), _kview(yf), bits, mask.size, run, period, dims, strides, mul, add, fill,
+        affine, nthreads))
 
 
 def _identity(x, out):
@@ -225,10 +237,15 @@ def _dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offse
         y = _masked(x, sampled, out, call.scale)
         return (y, sampled) if return_mask else y
     bits = np.empty((x.size + 7) // 8, dtype=np.uint8) if return_mask else None
-    scale = float(scale_in(x.dtype, call.scale))
+    scale = kernel_constant(x.dtype, call.scale)
     nthreads = _kernels.get_num_threads()
-    y = _run_elementwise(x, out, lambda xf, yf: _kernels.forward(
-        xf, yf, bits, call.offset, call.key, call.stream, call.threshold, scale, nthreads))
+    if x.dtype == FLOAT16:
+        y = _run_elementwise(x, out, lambda xf, yf: _kernels.forward_op(
+            _kview(xf), _kview(yf), bits, call.offset, call.key, call.stream, call.threshold,
+            scale, 0.0, 0.0, False, nthreads))
+    else:
+        y = _run_elementwise(x, out, lambda xf, yf: _kernels.forward(
+            xf, yf, bits, call.offset, call.key, call.stream, call.threshold, scale, nthreads))
     if not return_mask:
         return y
     return y, Mask(bits, x.shape, call.keep_prob, call.scale,
@@ -326,7 +343,18 @@ def alpha_dropout_backward(grad, mask=None, *, rate=None, keep_prob=None, seed=N
 def _gaussian(x, out, call, sigma):
     nthreads = _kernels.get_num_threads()
     return _run_elementwise(x, out, lambda xf, yf: _kernels.gauss(
-        xf, yf, call.offset, call.key, call.stream, sigma, nthreads))
+        _kview(xf), _kview(yf), call.offset, call.key, call.stream, sigma, nthreads))
+
+
+def _times_noise(grad, noise, out):
+    """grad * eps in the compute precision, rounded once to grad's dtype (§7.2, §7.5)."""
+    if grad.dtype != FLOAT16:
+        return np.multiply(grad, noise, out=out)
+    y = np.multiply(grad.astype(np.float32), noise).astype(FLOAT16)
+    if out is None:
+        return y
+    np.copyto(out, y)
+    return out
 
 
 def gaussian_dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset=0,
@@ -335,8 +363,9 @@ def gaussian_dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=
 
     The normals come from the same Philox stream (Box-Muller on word pairs), so the same
     (seed, stream, offset) gives the same noise everywhere.  Identity when not training.
-    With return_noise, also returns eps in x's dtype (None when not training), for
-    gaussian_dropout_backward(grad, noise).
+    With return_noise, also returns eps (None when not training) in the precision it was
+    computed in (float64 for float64 x, float32 otherwise), for
+    gaussian_dropout_backward(grad, noise).  float16 x is computed in float32 (§7.5).
     """
     x = check_input(x)
     training = check_training_flag(training, "training")
@@ -348,7 +377,9 @@ def gaussian_dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=
     if not training:
         y = _identity(x, out)
         return (y, None) if return_noise else y
-    noise = _gaussian(np.ones(x.shape, x.dtype), None, call, sigma) if return_noise else None
+    noise = None
+    if return_noise:  # eps itself: the kernel on ones, in the noise precision
+        noise = _gaussian(np.ones(x.shape, gaussian_noise_dtype(x.dtype)), None, call, sigma)
     y = _gaussian(x, out, call, sigma)
     return (y, noise) if return_noise else y
 
@@ -361,8 +392,8 @@ def gaussian_dropout_backward(grad, noise=None, *, rate=None, keep_prob=None, se
     if out is not None:
         check_out(out, grad.shape, grad.dtype)
     if noise is not None:
-        check_noise_array(noise, grad.shape, grad.dtype)
-        return np.multiply(grad, noise, out=out)
+        check_noise_array(noise, grad.shape, gaussian_noise_dtype(grad.dtype))
+        return _times_noise(grad, noise, out)
     call = DropoutCall(grad.size, rate, keep_prob, seed, stream, offset)
     return _gaussian(grad, out, call, gaussian_sigma(call.keep_prob))
 

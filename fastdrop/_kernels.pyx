@@ -6,7 +6,13 @@ The arrays are 1-D and C-contiguous; fastdrop._core prepares them and has alread
 checked every user-facing argument.  These checks are the last line that keeps the C
 code inside its buffers."""
 from cython cimport floating
-from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+
+# The variant kernels also take float16, held as its uint16_t bit patterns (DESIGN.md §7.5).
+ctypedef fused kernel_t:
+    float
+    double
+    uint16_t
 
 cdef extern from "fastdrop.h" nogil:
     ctypedef struct fd_stream:
@@ -61,6 +67,15 @@ cdef extern from "fastdrop.h" nogil:
                       double sigma, int nthreads)
     void fd_gauss_f64(const double *x, double *y, size_t n, uint64_t offset, const fd_stream *s,
                       double sigma, int nthreads)
+    ctypedef fd_op_f32 fd_op_f16
+    void fd_forward_op_f16(const uint16_t *x, uint16_t *y, uint8_t *bits, size_t n, uint64_t offset,
+                           const fd_stream *s, const fd_op_f16 *op, int nthreads)
+    void fd_bcast_f16(const uint16_t *x, uint16_t *y, size_t n, const fd_bcast *b,
+                      const fd_op_f16 *op, int nthreads)
+    void fd_gauss_f16(const uint16_t *x, uint16_t *y, size_t n, uint64_t offset, const fd_stream *s,
+                      double sigma, int nthreads)
+    void fd_f32_to_f16_array(const float *x, uint16_t *y, size_t n)
+    void fd_f16_to_f32_array(const uint16_t *x, float *y, size_t n)
     void fd_box_muller_pair(uint32_t w0, uint32_t w1, double *z)
     void fd_box_muller_pair_f32(uint32_t w0, uint32_t w1, float *z)
 
@@ -140,10 +155,12 @@ def apply(const floating[::1] x, floating[::1] y, const uint8_t[::1] bits not No
 
 # -- variants (DESIGN.md §7) -----------------------------------------------------------------
 
-def forward_op(const floating[::1] x, floating[::1] y, uint8_t[::1] bits, uint64_t offset,
+def forward_op(const kernel_t[::1] x, kernel_t[::1] y, uint8_t[::1] bits, uint64_t offset,
                uint64_t key, uint64_t stream, uint64_t threshold, double mul, double add,
                double fill, bint affine, int nthreads):
-    """y = kept ? x * mul (+ add when affine) : (+0.0 or fill), sampling the mask."""
+    """y = kept ? x * mul (+ add when affine) : (+0.0 or fill), sampling the mask.
+
+    uint16_t arrays are float16 data, computed with the float32 constants."""
     cdef size_t n = x.shape[0]
     if <size_t>y.shape[0] != n:
         raise ValueError("x and y differ in length")
@@ -158,17 +175,21 @@ def forward_op(const floating[::1] x, floating[::1] y, uint8_t[::1] bits, uint64
     cdef fd_op_f64 op64
     if n == 0:
         return
-    if floating is float:
+    if kernel_t is float or kernel_t is uint16_t:
         op32.mul, op32.add, op32.fill, op32.affine = to_f32(mul), to_f32(add), to_f32(fill), affine
+    if kernel_t is float:
         with nogil:
             fd_forward_op_f32(&x[0], &y[0], bits_ptr, n, offset, &s, &op32, nthreads)
+    elif kernel_t is uint16_t:
+        with nogil:
+            fd_forward_op_f16(&x[0], &y[0], bits_ptr, n, offset, &s, &op32, nthreads)
     else:
         op64.mul, op64.add, op64.fill, op64.affine = mul, add, fill, affine
         with nogil:
             fd_forward_op_f64(&x[0], &y[0], bits_ptr, n, offset, &s, &op64, nthreads)
 
 
-def bcast(const floating[::1] x, floating[::1] y, const uint8_t[::1] bits not None,
+def bcast(const kernel_t[::1] x, kernel_t[::1] y, const uint8_t[::1] bits not None,
           uint64_t nbits, size_t run, size_t period, dims, strides, double mul, double add,
           double fill, bint affine, int nthreads):
     """Apply a noise-shape mask broadcast over x (the merged geometry of _core._broadcast_plan).
@@ -208,17 +229,21 @@ def bcast(const floating[::1] x, floating[::1] y, const uint8_t[::1] bits not No
         raise ValueError("the broadcast geometry reaches past the mask")
     cdef fd_op_f32 op32
     cdef fd_op_f64 op64
-    if floating is float:
+    if kernel_t is float or kernel_t is uint16_t:
         op32.mul, op32.add, op32.fill, op32.affine = to_f32(mul), to_f32(add), to_f32(fill), affine
+    if kernel_t is float:
         with nogil:
             fd_bcast_f32(&x[0], &y[0], n, &b, &op32, nthreads)
+    elif kernel_t is uint16_t:
+        with nogil:
+            fd_bcast_f16(&x[0], &y[0], n, &b, &op32, nthreads)
     else:
         op64.mul, op64.add, op64.fill, op64.affine = mul, add, fill, affine
         with nogil:
             fd_bcast_f64(&x[0], &y[0], n, &b, &op64, nthreads)
 
 
-def gauss(const floating[::1] x, floating[::1] y, uint64_t offset, uint64_t key,
+def gauss(const kernel_t[::1] x, kernel_t[::1] y, uint64_t offset, uint64_t key,
           uint64_t stream, double sigma, int nthreads):
     """y = x * eps, eps = 1 + sigma * z in x's precision, z the Box-Muller normal of each
     element's counter (DESIGN.md §7.2)."""
@@ -228,12 +253,30 @@ def gauss(const floating[::1] x, floating[::1] y, uint64_t offset, uint64_t key,
     cdef fd_stream s = make_stream(key, stream, 0, n, offset, nthreads)
     if n == 0:
         return
-    cdef double sigma32 = to_f32(sigma)  # float32 outputs compute in float32 (§7.2)
+    cdef double sigma32 = to_f32(sigma)  # float32/float16 outputs compute in float32 (§7.2)
     with nogil:
-        if floating is float:
+        if kernel_t is float:
             fd_gauss_f32(&x[0], &y[0], n, offset, &s, sigma32, nthreads)
+        elif kernel_t is uint16_t:
+            fd_gauss_f16(&x[0], &y[0], n, offset, &s, sigma32, nthreads)
         else:
             fd_gauss_f64(&x[0], &y[0], n, offset, &s, sigma, nthreads)
+
+
+def f32_to_f16(const float[::1] x, uint16_t[::1] y):
+    """The scalar C float32 -> float16 rounding, for its tests."""
+    if y.shape[0] != x.shape[0]:
+        raise ValueError("x and y differ in length")
+    if x.shape[0]:
+        fd_f32_to_f16_array(&x[0], &y[0], x.shape[0])
+
+
+def f16_to_f32(const uint16_t[::1] x, float[::1] y):
+    """The scalar C float16 -> float32 widening, for its tests."""
+    if y.shape[0] != x.shape[0]:
+        raise ValueError("x and y differ in length")
+    if x.shape[0]:
+        fd_f16_to_f32_array(&x[0], &y[0], x.shape[0])
 
 
 def box_muller_pair(uint32_t w0, uint32_t w1, bint single=False):

@@ -1,6 +1,6 @@
 """Pure-NumPy twin of fastdrop's kernels: same names, same arguments, same bits.
 
-Read this next to DESIGN.md §2-§5.  Nothing here is fast; everything here is plain.
+Read this next to DESIGN.md §2-§5 and §7.  Nothing here is fast; everything here is plain.
 The C kernels are tested against these functions bit for bit, and these functions are
 tested against the known-answer vectors of DESIGN.md §2 (from Random123), so neither
 implementation is its own oracle.
@@ -9,9 +9,10 @@ import math
 
 import numpy as np
 
-from ._args import (DEFAULT_RATE, DropoutCall, alpha_constants, check_gaussian_backward_args,
-                    check_input, check_mask_only_args, check_noise_array, check_noise_shape,
-                    check_out, check_regeneration_args, check_shape, check_training_flag,
+from ._args import (DEFAULT_RATE, FLOAT16, FLOAT32, DropoutCall, alpha_constants,
+                    check_gaussian_backward_args, check_input, check_mask_only_args,
+                    check_noise_array, check_noise_shape, check_out, check_regeneration_args,
+                    check_shape, check_training_flag, compute_dtype, gaussian_noise_dtype,
                     gaussian_sigma, resolve_user_mask, scale_in)
 from ._mask import Mask
 
@@ -97,9 +98,13 @@ def _masked_scale(x, keep, scale, out):
 
     `keep` has x's shape or a noise shape (§7.1), broadcast against x.
     """
-    s = scale_in(x.dtype, scale)
+    keep = np.broadcast_to(keep, x.shape)
     with np.errstate(all="ignore"):
-        y = np.where(np.broadcast_to(keep, x.shape), x * s, x.dtype.type(0.0))
+        if x.dtype == FLOAT16:  # §7.5: in float32 with the float32 factor, rounded once
+            kept = (x.astype(np.float32) * scale_in(FLOAT32, scale)).astype(FLOAT16)
+        else:
+            kept = x * scale_in(x.dtype, scale)
+        y = np.where(keep, kept, x.dtype.type(0.0))
     if out is None:
         return y
     np.copyto(out, y)
@@ -123,6 +128,11 @@ def _eval(x, keep_prob, inverted, out):
         if out is not None:
             np.copyto(out, x)
         return y
+    if x.dtype == FLOAT16:  # §7.5
+        y = (x.astype(np.float32) * np.float32(keep_prob)).astype(FLOAT16)
+        if out is not None:
+            np.copyto(out, y)
+        return y if out is None else out
     return np.multiply(x, x.dtype.type(keep_prob), out=out)
 
 
@@ -205,10 +215,10 @@ def alpha_dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, 
     if q == 0.0 or q == 1.0:  # nothing kept (+0.0 everywhere), or the identity x * 1
         y = _masked_scale(x, keep, a, out)
     else:
-        T = x.dtype.type
+        work = compute_dtype(x.dtype)  # float16: computed in float32, rounded once (§7.5)
         with np.errstate(all="ignore"):
-            kept = x * scale_in(x.dtype, a) + scale_in(x.dtype, kept_add)  # two roundings in T
-        y = np.where(np.broadcast_to(keep, x.shape), kept, scale_in(x.dtype, fill)).astype(T)
+            kept = x.astype(work) * scale_in(work, a) + scale_in(work, kept_add)  # two roundings
+            y = np.where(np.broadcast_to(keep, x.shape), kept, scale_in(work, fill)).astype(x.dtype)
         if out is not None:
             np.copyto(out, y)
             y = out
@@ -320,11 +330,6 @@ def gaussian_normals(seed, stream, offset, size, dtype=np.float64):
     return z[offset - first:offset - first + size]
 
 
-def gaussian_noise_dtype(dtype):
-    """The precision the noise of an array of `dtype` is computed in (§7.2)."""
-    return np.dtype(np.float64) if np.dtype(dtype) == np.float64 else np.dtype(np.float32)
-
-
 def gaussian_dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset=0,
                      training=True, out=None, return_noise=False):
     """§7.2: y = x * eps, eps = 1 + sigma z, sigma = sqrt((1 - q) / q), all in x's precision."""
@@ -344,8 +349,18 @@ def gaussian_dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=
     z = gaussian_normals(call.key, call.stream, call.offset, x.size, work)
     with np.errstate(all="ignore"):
         noise = (work.type(1.0) + sigma * z).reshape(x.shape)  # eps, in the working precision
-        y = np.multiply(x, noise, out=np.empty(x.shape, x.dtype) if out is None else out)
+    y = _times_noise(x, noise, out)
     return (y, noise) if return_noise else y
+
+
+def _times_noise(x, noise, out):
+    """x * eps in the working precision, rounded once to x's dtype."""
+    with np.errstate(all="ignore"):
+        y = np.asarray(x.astype(noise.dtype) * noise).astype(x.dtype)
+    if out is None:
+        return y
+    np.copyto(out, y)
+    return out
 
 
 def gaussian_dropout_backward(grad, noise=None, *, rate=None, keep_prob=None, seed=None,
@@ -356,7 +371,7 @@ def gaussian_dropout_backward(grad, noise=None, *, rate=None, keep_prob=None, se
     if out is not None:
         check_out(out, grad.shape, grad.dtype)
     if noise is not None:
-        check_noise_array(noise, grad.shape, grad.dtype)
-        return np.multiply(grad, noise, out=out)
+        check_noise_array(noise, grad.shape, gaussian_noise_dtype(grad.dtype))
+        return _times_noise(grad, noise, out)
     return gaussian_dropout(grad, rate, keep_prob=keep_prob, seed=seed, stream=stream,
                             offset=offset, out=out)

@@ -31,7 +31,7 @@ static int detect(void)
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d))
         return FD_SCALAR;
-    int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
+    int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, f16c = (c >> 29) & 1;
     if (!osxsave || !avx)
         return FD_SCALAR;
     unsigned xcr0_lo, xcr0_hi;
@@ -44,7 +44,7 @@ static int detect(void)
     int avx2 = (b >> 5) & 1, bmi1 = (b >> 3) & 1, bmi2 = (b >> 8) & 1;
     int avx512f = (b >> 16) & 1, avx512dq = (b >> 17) & 1;
     int avx512bw = (b >> 30) & 1, avx512vl = (b >> 31) & 1;
-    if (!(avx2 && bmi1 && bmi2))
+    if (!(avx2 && bmi1 && bmi2 && f16c)) /* every AVX2 CPU has F16C; the float16 kernels use it */
         return FD_SCALAR;
     if (avx512f && avx512dq && avx512bw && avx512vl && (xcr0_lo & 0xE6) == 0xE6) /* + opmask, ZMM */
         return FD_AVX512;
@@ -242,6 +242,28 @@ void fd_gauss_f64(const double *x, double *y, size_t n, uint64_t offset, const f
     FD_PARALLEL(n, nthreads, k->gauss_f64(x + start, y + start, len, offset + start, s, sigma));
 }
 
+void fd_forward_op_f16(const uint16_t *x, uint16_t *y, uint8_t *bits, size_t n, uint64_t offset,
+                       const fd_stream *s, const fd_op_f16 *op, int nthreads)
+{
+    const fd_variant_kernels *k = variants();
+    FD_PARALLEL(n, nthreads, k->forward_op_f16(x + start, y + start, bits ? bits + start / 8 : NULL,
+                                               len, offset + start, s, op));
+}
+
+void fd_bcast_f16(const uint16_t *x, uint16_t *y, size_t n, const fd_bcast *b,
+                  const fd_op_f16 *op, int nthreads)
+{
+    const fd_variant_kernels *k = variants();
+    FD_PARALLEL(n, nthreads, k->bcast_f16(x + start, y + start, len, start, b, op));
+}
+
+void fd_gauss_f16(const uint16_t *x, uint16_t *y, size_t n, uint64_t offset, const fd_stream *s,
+                  double sigma, int nthreads)
+{
+    const fd_variant_kernels *k = variants();
+    FD_PARALLEL(n, nthreads, k->gauss_f16(x + start, y + start, len, offset + start, s, sigma));
+}
+
 void fd_box_muller_pair(uint32_t w0, uint32_t w1, double z[2])
 {
     fd_box_muller_scalar(w0, w1, &z[0], &z[1]);
@@ -250,4 +272,16 @@ void fd_box_muller_pair(uint32_t w0, uint32_t w1, double z[2])
 void fd_box_muller_pair_f32(uint32_t w0, uint32_t w1, float z[2])
 {
     fd_box_muller_f32_scalar(w0, w1, &z[0], &z[1]);
+}
+
+void fd_f32_to_f16_array(const float *x, uint16_t *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = fd_f32_to_f16(x[i]);
+}
+
+void fd_f16_to_f32_array(const uint16_t *x, float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = fd_f16_to_f32(x[i]);
 }

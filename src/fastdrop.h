@@ -39,6 +39,7 @@ typedef struct {
     double mul, add, fill;
     int affine;
 } fd_op_f64;
+typedef fd_op_f32 fd_op_f16; /* float16 computes in float32 (DESIGN.md §7.5) */
 
 /* A mask over a noise shape broadcast against the array (DESIGN.md §7.1), with the axes
  * merged (see fastdrop/_core.py): the array is `outer` segments of run * period elements;
@@ -71,6 +72,12 @@ typedef struct {
     void (*gauss_f32)(const float *x, float *y, size_t n, uint64_t j0, const fd_stream *s,
                       double sigma);
     void (*gauss_f64)(const double *x, double *y, size_t n, uint64_t j0, const fd_stream *s,
+                      double sigma);
+    void (*forward_op_f16)(const uint16_t *x, uint16_t *y, uint8_t *bits, size_t n, uint64_t j0,
+                           const fd_stream *s, const fd_op_f16 *op);
+    void (*bcast_f16)(const uint16_t *x, uint16_t *y, size_t n, size_t e0, const fd_bcast *b,
+                      const fd_op_f16 *op);
+    void (*gauss_f16)(const uint16_t *x, uint16_t *y, size_t n, uint64_t j0, const fd_stream *s,
                       double sigma);
 } fd_variant_kernels;
 
@@ -113,7 +120,15 @@ void fd_gauss_f32(const float *x, float *y, size_t n, uint64_t offset, const fd_
                   double sigma, int nthreads);
 void fd_gauss_f64(const double *x, double *y, size_t n, uint64_t offset, const fd_stream *s,
                   double sigma, int nthreads);
+void fd_forward_op_f16(const uint16_t *x, uint16_t *y, uint8_t *bits, size_t n, uint64_t offset,
+                       const fd_stream *s, const fd_op_f16 *op, int nthreads);
+void fd_bcast_f16(const uint16_t *x, uint16_t *y, size_t n, const fd_bcast *b,
+                  const fd_op_f16 *op, int nthreads);
+void fd_gauss_f16(const uint16_t *x, uint16_t *y, size_t n, uint64_t offset, const fd_stream *s,
+                  double sigma, int nthreads);
 void fd_box_muller_pair(uint32_t w0, uint32_t w1, double z[2]);
+void fd_f32_to_f16_array(const float *x, uint16_t *y, size_t n); /* the scalar conversions */
+void fd_f16_to_f32_array(const uint16_t *x, float *y, size_t n);
 void fd_box_muller_pair_f32(uint32_t w0, uint32_t w1, float z[2]);
 
 void fd_philox_block(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);

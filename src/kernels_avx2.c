@@ -1,5 +1,5 @@
-/* AVX2 kernels (+ BMI2).  Compiled inside a target region; dispatch.c calls them only on
- * CPUs that have AVX2 and BMI2.
+/* AVX2 kernels (+ BMI2, F16C).  Compiled inside a target region; dispatch.c calls them only
+ * on CPUs that have AVX2, BMI2 and F16C.
  *
  * Philox runs on 8 blocks per ymm register; a 64-word group is two such halves.  AVX2
  * has no unsigned compare, so words and threshold are compared with their sign bits
@@ -9,10 +9,10 @@
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
 
 #if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,bmi,bmi2"))), apply_to = function)
+#pragma clang attribute push(__attribute__((target("avx2,bmi,bmi2,f16c"))), apply_to = function)
 #else
 #pragma GCC push_options
-#pragma GCC target("avx2,bmi,bmi2")
+#pragma GCC target("avx2,bmi,bmi2,f16c")
 #endif
 
 #include <immintrin.h>
@@ -350,6 +350,53 @@ FD_DEFINE_AFFINE_TILE(float, f32, __m256, 8, _mm256_set1_ps, _mm256_loadu_ps, _m
                       _mm256_mul_ps, _mm256_add_ps, _mm256_blendv_ps)
 FD_DEFINE_AFFINE_TILE(double, f64, __m256d, 4, _mm256_set1_pd, _mm256_loadu_pd, _mm256_storeu_pd,
                       _mm256_mul_pd, _mm256_add_pd, _mm256_blendv_pd)
+
+/* float16 through F16C: 8 elements per vector, widened to float32 and narrowed back
+ * rounding to nearest even (imm 0, the same as fd_f32_to_f16); short tiles are scalar. */
+static inline void scale_tile_f16(const uint16_t *x, uint16_t *y, uint64_t keep, size_t m, float scale)
+{
+    if (m == FD_TILE) {
+        const __m256 s = _mm256_set1_ps(scale);
+        for (int v = 0; v < FD_TILE / 8; v++) {
+            __m256 xv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + 8 * v)));
+            __m256 r = _mm256_and_ps(_mm256_mul_ps(xv, s), lanes_f32(keep, v));
+            _mm_storeu_si128((__m128i *)(y + 8 * v), _mm256_cvtps_ph(r, _MM_FROUND_TO_NEAREST_INT));
+        }
+        return;
+    }
+    for (size_t t = 0; t < m; t++)
+        y[t] = ((keep >> t) & 1) ? fd_f32_to_f16(fd_f16_to_f32(x[t]) * scale) : 0;
+}
+
+static inline void affine_tile_f16(const uint16_t *x, uint16_t *y, uint64_t keep, size_t m,
+                                   float mul, float add, float fill)
+{
+    if (m == FD_TILE) {
+        const __m256 a = _mm256_set1_ps(mul), b = _mm256_set1_ps(add), f = _mm256_set1_ps(fill);
+        for (int v = 0; v < FD_TILE / 8; v++) {
+            __m256 xv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + 8 * v)));
+            __m256 r = _mm256_blendv_ps(f, _mm256_add_ps(_mm256_mul_ps(xv, a), b), lanes_f32(keep, v));
+            _mm_storeu_si128((__m128i *)(y + 8 * v), _mm256_cvtps_ph(r, _MM_FROUND_TO_NEAREST_INT));
+        }
+        return;
+    }
+    for (size_t t = 0; t < m; t++)
+        y[t] = fd_f32_to_f16(((keep >> t) & 1) ? fd_f16_to_f32(x[t]) * mul + add : fill);
+}
+
+static inline void eps_tile_f16(const uint16_t *x, uint16_t *y, const float *eps, size_t m)
+{
+    if (m == FD_TILE) {
+        for (int v = 0; v < FD_TILE / 8; v++) {
+            __m256 xv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + 8 * v)));
+            __m256 r = _mm256_mul_ps(xv, _mm256_loadu_ps(eps + 8 * v));
+            _mm_storeu_si128((__m128i *)(y + 8 * v), _mm256_cvtps_ph(r, _MM_FROUND_TO_NEAREST_INT));
+        }
+        return;
+    }
+    for (size_t t = 0; t < m; t++)
+        y[t] = fd_f32_to_f16(fd_f16_to_f32(x[t]) * eps[t]);
+}
 
 #include "variant_loops.h"
 

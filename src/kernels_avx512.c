@@ -311,6 +311,45 @@ FD_DEFINE_AFFINE_TILE(float, f32, __m512, 16, __mmask16, _mm512_set1_ps, _mm512_
 FD_DEFINE_AFFINE_TILE(double, f64, __m512d, 8, __mmask8, _mm512_set1_pd, _mm512_maskz_loadu_pd,
                       _mm512_mask_storeu_pd, _mm512_mul_pd, _mm512_add_pd, _mm512_mask_blend_pd)
 
+/* float16: 16 elements per vector, widened to float32 and narrowed back rounding to
+ * nearest even (vcvtps2ph imm 0, the same as fd_f32_to_f16). */
+#define FD_F16_ROUND (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+
+static inline void scale_tile_f16(const uint16_t *x, uint16_t *y, uint64_t keep, size_t m, float scale)
+{
+    const __m512 s = _mm512_set1_ps(scale);
+    for (size_t v = 0; v * 16 < m; v++) {
+        size_t count = m - 16 * v < 16 ? m - 16 * v : 16;
+        __mmask16 valid = (__mmask16)fd_low_bits(count), k = (__mmask16)(keep >> (16 * v)) & valid;
+        __m512 xv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(valid, x + 16 * v));
+        _mm256_mask_storeu_epi16(y + 16 * v, valid, _mm512_cvtps_ph(_mm512_maskz_mul_ps(k, xv, s), FD_F16_ROUND));
+    }
+}
+
+static inline void affine_tile_f16(const uint16_t *x, uint16_t *y, uint64_t keep, size_t m,
+                                   float mul, float add, float fill)
+{
+    const __m512 a = _mm512_set1_ps(mul), b = _mm512_set1_ps(add), f = _mm512_set1_ps(fill);
+    for (size_t v = 0; v * 16 < m; v++) {
+        size_t count = m - 16 * v < 16 ? m - 16 * v : 16;
+        __mmask16 valid = (__mmask16)fd_low_bits(count), k = (__mmask16)(keep >> (16 * v));
+        __m512 xv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(valid, x + 16 * v));
+        __m512 r = _mm512_mask_blend_ps(k, f, _mm512_add_ps(_mm512_mul_ps(xv, a), b));
+        _mm256_mask_storeu_epi16(y + 16 * v, valid, _mm512_cvtps_ph(r, FD_F16_ROUND));
+    }
+}
+
+static inline void eps_tile_f16(const uint16_t *x, uint16_t *y, const float *eps, size_t m)
+{
+    for (size_t v = 0; v * 16 < m; v++) {
+        size_t count = m - 16 * v < 16 ? m - 16 * v : 16;
+        __mmask16 valid = (__mmask16)fd_low_bits(count);
+        __m512 xv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(valid, x + 16 * v));
+        __m512 r = _mm512_mul_ps(xv, _mm512_loadu_ps(eps + 16 * v));
+        _mm256_mask_storeu_epi16(y + 16 * v, valid, _mm512_cvtps_ph(r, FD_F16_ROUND));
+    }
+}
+
 #include "variant_loops.h"
 
 #if defined(__clang__)

@@ -273,4 +273,44 @@ static inline void fd_box_muller_f32_scalar(uint32_t w0, uint32_t w1, float *z0,
     *z1 = r * sn;
 }
 
+/* -- float16 (DESIGN.md §7.5): IEEE binary16 held in uint16_t, computed in float32 ------- */
+
+static inline float fd_f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exponent = (h >> 10) & 0x1Fu, mantissa = h & 0x3FFu;
+    if (exponent == 0) { /* zero or subnormal: mantissa * 2^-24, exact in float32 */
+        float v = (float)mantissa * 0x1p-24f;
+        return fd_from_bits_f(fd_to_bits_f(v) | sign);
+    }
+    if (exponent == 31)
+        return fd_from_bits_f(sign | 0x7F800000u | (mantissa << 13));
+    return fd_from_bits_f(sign | ((exponent + 112) << 23) | (mantissa << 13));
+}
+
+/* float32 -> float16, round to nearest even (what F16C's vcvtps2ph does with imm 0). */
+static inline uint16_t fd_f32_to_f16(float f)
+{
+    uint32_t x = fd_to_bits_f(f);
+    uint32_t sign = (x >> 16) & 0x8000u, ax = x & 0x7FFFFFFFu;
+    if (ax >= 0x7F800000u) /* inf, or NaN made quiet with the top of its payload */
+        return (uint16_t)(sign | 0x7C00u | (ax > 0x7F800000u ? 0x200u | ((ax >> 13) & 0x3FFu) : 0));
+    if (ax >= 0x477FF000u) /* >= 65520 = 65504 + half an ulp: rounds to inf */
+        return (uint16_t)(sign | 0x7C00u);
+    if (ax < 0x38800000u) { /* below 2^-14: a float16 subnormal (or zero) */
+        uint32_t e = ax >> 23;
+        if (e < 102) /* below 2^-25: rounds to zero */
+            return (uint16_t)sign;
+        uint32_t m = (ax & 0x7FFFFFu) | 0x800000u, shift = 126 - e; /* 14 .. 24 */
+        uint32_t res = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (res & 1)))
+            res++;
+        return (uint16_t)(sign | res);
+    }
+    uint32_t res = (ax >> 13) - (112u << 10), rem = ax & 0x1FFFu;
+    if (rem > 0x1000u || (rem == 0x1000u && (res & 1)))
+        res++;
+    return (uint16_t)(sign | res);
+}
+
 #endif

@@ -103,6 +103,25 @@ static inline void eps_group_f32(const uint32_t w[FD_TILE], float sigma, float e
 FD_DEFINE_SCALAR_VARIANT_TILES(float, f32)
 FD_DEFINE_SCALAR_VARIANT_TILES(double, f64)
 
+static inline void scale_tile_f16(const uint16_t *x, uint16_t *y, uint64_t keep, size_t m, float scale)
+{
+    for (size_t t = 0; t < m; t++)
+        y[t] = ((keep >> t) & 1) ? fd_f32_to_f16(fd_f16_to_f32(x[t]) * scale) : 0;
+}
+
+static inline void affine_tile_f16(const uint16_t *x, uint16_t *y, uint64_t keep, size_t m,
+                                   float mul, float add, float fill)
+{
+    for (size_t t = 0; t < m; t++)
+        y[t] = fd_f32_to_f16(((keep >> t) & 1) ? fd_f16_to_f32(x[t]) * mul + add : fill);
+}
+
+static inline void eps_tile_f16(const uint16_t *x, uint16_t *y, const float *eps, size_t m)
+{
+    for (size_t t = 0; t < m; t++)
+        y[t] = fd_f32_to_f16(fd_f16_to_f32(x[t]) * eps[t]);
+}
+
 #include "variant_loops.h"
 
 const fd_variant_kernels *fd_variants_scalar(void) { return &variant_table; }

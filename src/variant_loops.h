@@ -7,7 +7,9 @@
  *       block .. block+15 in word order;
  *   eps_group_f32 / _f64(const uint32_t w[64], T sigma, T eps[64]): eps[i] = 1 + sigma * z_i
  *       in T arithmetic, z_{2k}, z_{2k+1} the Box-Muller pair of (w[2k], w[2k+1]);
- *   eps_tile_f32 / _f64(const T *x, T *y, const T *eps, size_t m): y = x * eps.
+ *   eps_tile_f32 / _f64(const T *x, T *y, const T *eps, size_t m): y = x * eps;
+ *   scale_tile_f16, affine_tile_f16, eps_tile_f16: the float32 tiles on uint16_t binary16
+ *       data, converting each element to float32 and the result back (rounded once).
  * It defines the fd_variant_kernels `variant_table` of the level. */
 #include "tile_walk.h"
 
@@ -173,12 +175,16 @@ static inline uint64_t periodic_word(const periodic_bits *p, size_t ph, size_t m
         }                                                                                      \
     }
 
+#define eps_group_f16 eps_group_f32 /* float16 takes the float32 noise */
 FD_DEFINE_GAUSS(float, f32, float)
 FD_DEFINE_GAUSS(double, f64, double)
+FD_DEFINE_GAUSS(uint16_t, f16, float)
 
 FD_DEFINE_VARIANT_LOOPS(float, f32)
 FD_DEFINE_VARIANT_LOOPS(double, f64)
+FD_DEFINE_VARIANT_LOOPS(uint16_t, f16)
 
 static const fd_variant_kernels variant_table = {
     forward_op_f32, forward_op_f64, bcast_f32, bcast_f64, gauss_f32, gauss_f64,
+    forward_op_f16, bcast_f16, gauss_f16,
 };

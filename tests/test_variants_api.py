@@ -366,3 +366,43 @@ def test_gaussian_errors(impl):
         impl.gaussian_dropout_backward(x, seed=1)
     with pytest.raises(TypeError, match="return_noise"):
         impl.gaussian_dropout(x, seed=1, return_noise="yes")
+
+
+# -- float16 (§7.5) ---------------------------------------------------------------------------
+
+def test_float16_in_float16_out(impl):
+    x = np.linspace(-3, 3, 1001).astype(np.float16)
+    for name in ("dropout", "alpha_dropout", "gaussian_dropout"):
+        y = getattr(impl, name)(x, 0.25, seed=1)
+        assert y.dtype == np.float16 and y.shape == x.shape
+    y, mask = impl.dropout(x, 0.25, seed=1, return_mask=True)
+    np.testing.assert_array_equal(y, np.where(mask.to_bool(), (x.astype(np.float32) * np.float32(4 / 3))
+                                              .astype(np.float16), np.float16(0)))
+    assert_bit_equal(impl.apply_mask(x, mask), y)
+    assert_bit_equal(impl.dropout_backward(x, rate=0.25, seed=1), y)
+    classical = impl.dropout(x, 0.25, training=False, inverted=False)
+    assert_bit_equal(classical, (x.astype(np.float32) * np.float32(0.75)).astype(np.float16))
+    g, noise = impl.gaussian_dropout(x, 0.25, seed=1, return_noise=True)
+    assert noise.dtype == np.float32
+    assert_bit_equal(impl.gaussian_dropout_backward(x, noise), g)
+    assert_bit_equal(impl.gaussian_dropout_backward(x, rate=0.25, seed=1), g)
+
+
+def test_mixed_dtypes_of_x_and_out_are_an_error(impl):
+    x32_ = x32((10,))
+    for name in ("dropout", "alpha_dropout", "gaussian_dropout"):
+        with pytest.raises(TypeError, match="out must have dtype float32, got float16"):
+            getattr(impl, name)(x32_, seed=0, out=np.empty(10, np.float16))
+        with pytest.raises(TypeError, match="out must have dtype float16, got float32"):
+            getattr(impl, name)(x32_.astype(np.float16), seed=0, out=np.empty(10, np.float32))
+    with pytest.raises(TypeError, match="out must have dtype float16"):
+        impl.apply_mask(x32_.astype(np.float16), impl.sample_mask(10, seed=0), out=x32_)
+    with pytest.raises(TypeError, match="noise has dtype float16, expected float32"):
+        impl.gaussian_dropout_backward(x32_.astype(np.float16), np.ones(10, np.float16))
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.uint8, np.bool_, np.complex64, np.longdouble])
+def test_other_dtypes_still_rejected(impl, dtype):
+    for name in ("dropout", "alpha_dropout", "gaussian_dropout"):
+        with pytest.raises(TypeError, match="x must be float32 or float64"):
+            getattr(impl, name)(np.ones(10, dtype), seed=0)

@@ -329,3 +329,106 @@ def test_random_noise_shapes_match_reference(shape, data_, offset, seed, keep_pr
         assert_mask_equal(mask, mask_ref)
     finally:
         _core.set_simd_level(_core.cpu_simd_levels()[-1])
+
+
+# -- float16 (§7.5) ---------------------------------------------------------------------------
+
+def f16_data(shape, seed=0):
+    """float16 values across the range: normals, subnormals, large values, signed zeros."""
+    rng = np.random.default_rng(seed)
+    with np.errstate(over="ignore"):
+        x = (rng.standard_normal(shape) * np.exp(rng.uniform(-18, 11, shape))).astype(np.float16)
+    flat = x.reshape(-1)
+    specials = np.array([0.0, -0.0, 6e-8, -6e-8, 65504, -65504, 1e-5, np.inf, -np.inf, np.nan],
+                        np.float16)
+    flat[:min(flat.size, specials.size)] = specials[:flat.size]
+    return x
+
+
+def test_f16_conversions_match_numpy():
+    halves = np.arange(65536, dtype=np.uint16)
+    widened = np.empty(65536, np.float32)
+    _kernels.f16_to_f32(halves, widened)
+    assert widened.tobytes() == halves.view(np.float16).astype(np.float32).tobytes()
+    rng = np.random.default_rng(0)
+    bits = np.concatenate([rng.integers(0, 2**32, 200000, dtype=np.uint64).astype(np.uint32),
+                           np.arange(0x33000000, 0x47800000, 997, dtype=np.uint32),
+                           np.arange(0x477FE000, 0x47800100, dtype=np.uint32)])
+    bits = np.concatenate([bits, bits | np.uint32(0x80000000)])
+    x = bits.view(np.float32)
+    x = x[~np.isnan(x)]  # NaN payloads: the kernels only ever narrow quiet NaNs
+    narrowed = np.empty(x.size, np.uint16)
+    _kernels.f32_to_f16(x, narrowed)
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(narrowed, x.astype(np.float16).view(np.uint16))
+    quiet = np.array([np.nan, -np.nan], np.float32)
+    narrowed = np.empty(2, np.uint16)
+    _kernels.f32_to_f16(quiet, narrowed)
+    np.testing.assert_array_equal(narrowed, quiet.astype(np.float16).view(np.uint16))
+
+
+def test_float16_matches_reference(simd):
+    for size in SMALL_SIZES + [70001]:
+        x = f16_data(size, size)
+        for offset in (0, 3, 2**33 + 1):
+            for name, kwargs in [("dropout", dict(keep_prob=0.7)), ("dropout", dict(keep_prob=1e-9)),
+                                 ("dropout", dict(keep_prob=0.7, inverted=False)),
+                                 ("alpha_dropout", dict(keep_prob=0.7)),
+                                 ("gaussian_dropout", dict(keep_prob=0.7))]:
+                expected = getattr(reference, name)(x, seed=SEED, offset=offset, **kwargs)
+                y = getattr(fastdrop, name)(x, seed=SEED, offset=offset, **kwargs)
+                assert y.dtype == np.float16
+                try:
+                    assert_bit_equal(y, expected)
+                except AssertionError as exc:
+                    raise AssertionError(f"{name} {kwargs} size={size} offset={offset}: {exc}")
+    for shape, noise in BROADCAST_CASES:
+        x = f16_data(shape)
+        for name in ("dropout", "alpha_dropout"):
+            kwargs = dict(seed=SEED, offset=5, noise_shape=noise)
+            assert_bit_equal(getattr(fastdrop, name)(x, 0.4, **kwargs), getattr(reference, name)(x, 0.4, **kwargs))
+
+
+def test_float16_on_threads_in_place_and_strided(simd, threads):
+    x = f16_data((300, 233), 1)
+    for call in [lambda m, **k: m.dropout(x, 0.3, seed=6, **k),
+                 lambda m, **k: m.dropout(x, 0.3, seed=6, noise_shape=(300, 1), **k),
+                 lambda m, **k: m.alpha_dropout(x, 0.3, seed=6, **k),
+                 lambda m, **k: m.gaussian_dropout(x, 0.3, seed=6, offset=1, **k)]:
+        expected = call(reference)
+        assert_bit_equal(call(fastdrop), expected)
+        holder = np.full((300, 466), 7.0, np.float16)
+        out = holder[:, ::2]
+        assert call(fastdrop, out=out) is out
+        assert_bit_equal(out, expected)
+        assert np.all(holder[:, 1::2] == 7.0)
+    y = x.copy()
+    fastdrop.dropout(y, 0.3, seed=6, out=y)
+    assert_bit_equal(y, reference.dropout(x, 0.3, seed=6))
+
+
+def test_float16_product_is_the_float32_product_rounded_once():
+    """§7.5: y = f16(f32(x) * s32), s32 the float32 factor (not rounded to float16 first)."""
+    x = f16_data(100000, 3)
+    y, mask = fastdrop.dropout(x, keep_prob=0.3, seed=2, return_mask=True)
+    keep = mask.to_bool()
+    s32 = np.float32(1 / 0.3)
+    with np.errstate(over="ignore", invalid="ignore"):
+        expected = (x[keep].astype(np.float32) * s32).astype(np.float16)
+        via_f16_scale = (x[keep].astype(np.float32) * np.float32(np.float16(s32))).astype(np.float16)
+    assert_bit_equal(y[keep], expected)
+    assert np.count_nonzero(expected != via_f16_scale) > 100
+
+
+@pytest.mark.parametrize("size", [1, 63, 65, 1000])
+def test_float16_kernels_stay_inside_their_buffers(simd, size):
+    guard = 64
+    x = f16_data(size).view(np.uint16)
+    for run in [lambda out: _kernels.gauss(x, out, 3, SEED, STREAM, 0.5, 1),
+                lambda out: _kernels.forward_op(x, out, None, 3, SEED, STREAM, 2**31, 2.0, 0.0, 0.0,
+                                                False, 1),
+                lambda out: _kernels.bcast(x, out, np.full(1, 0xFF, np.uint8), 1, size, 1, [], [],
+                                           1.5, 0.5, -1.0, True, 1)]:
+        holder = np.full(size + 2 * guard, 0xABCD, np.uint16)
+        run(holder[guard:guard + size])
+        assert np.all(holder[:guard] == 0xABCD) and np.all(holder[guard + size:] == 0xABCD)

@@ -265,3 +265,14 @@ def test_variant_layers_train_in_a_sequential_model():
     z = model.forward(X)
     assert np.mean(np.argmax(z, axis=1) == y) > 0.9
     assert all(layer.step == 61 for layer in model.layers if hasattr(layer, "step"))
+
+
+@pytest.mark.parametrize("name", ["Dropout2d", "Gaussian", "FeatureAlpha", "TimeLocked"])
+def test_layers_take_float16(name):
+    make, shape, functional = NOISE_LAYERS[name]
+    layer = make()
+    x = rand(shape, 4, np.float16)
+    y = layer.forward(x)
+    assert y.dtype == np.float16
+    assert_bit_equal(y, functional(x, 0))
+    assert layer.backward(np.ones_like(x)).dtype == np.float16
