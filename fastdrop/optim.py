@@ -16,6 +16,9 @@ import numbers
 
 import numpy as np
 
+#: Elements per block of the blocked parameter update (a few such blocks fit in L2).
+BLOCK_ELEMENTS = 1 << 16
+
 
 def _check_real(value, name, *, low=0.0, low_open=False, high=None):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
@@ -113,25 +116,48 @@ class Optimizer:
             value, grad = p.value, p.grad
             if grad.shape != value.shape:
                 raise ValueError(f"{p!r}: gradient has shape {grad.shape}, expected {value.shape}")
-            is_weight = p.kind == "weight"
             state = self._state[i]
             if state is None or state["shape"] != value.shape or state["dtype"] != value.dtype:
                 state = self._state[i] = self._new_state(value)
-            if is_weight and self.weight_decay:
-                decayed = state["decayed"]
-                np.multiply(value, value.dtype.type(self.weight_decay), out=decayed)
-                decayed += grad
-                grad = decayed
-            self._update(value, grad, state)
-            if is_weight and self.max_norm is not None and value.ndim == 2:
-                apply_max_norm(value, self.max_norm)
+            self._step_one(value, grad, state, p.kind == "weight")
+
+    def _step_one(self, value, grad, state, is_weight):
+        # The update makes several elementwise passes; running all of them on one block of
+        # rows at a time keeps the block in cache, instead of streaming every array through
+        # memory once per pass.
+        decay = is_weight and self.weight_decay
+        clip = is_weight and self.max_norm is not None and value.ndim == 2
+        square_sums = np.zeros(value.shape[1], dtype=np.float64) if clip else None
+        rows = state["block_rows"]
+        for start in range(0, value.shape[0] if value.ndim else 1, rows):
+            block = slice(start, start + rows) if value.ndim else Ellipsis
+            w, g = value[block], grad[block]
+            if decay:
+                decayed = state["decayed"][:w.shape[0]] if value.ndim else state["decayed"]
+                np.multiply(w, value.dtype.type(self.weight_decay), out=decayed)
+                decayed += g
+                g = decayed
+            self._update(w, g, state, block)
+            if clip:
+                square_sums += np.einsum("ij,ij->j", w, w)
+        if clip:
+            norms = np.sqrt(square_sums)
+            over = norms > self.max_norm
+            if over.any():
+                factor = np.ones(value.shape[1], dtype=value.dtype)
+                factor[over] = self.max_norm / norms[over]
+                value *= factor
 
     def _new_state(self, value):
-        state = {"shape": value.shape, "dtype": value.dtype, "scratch": np.empty_like(value)}
-        state["decayed"] = np.empty_like(value) if self.weight_decay else None
-        return state
+        per_row = int(np.prod(value.shape[1:], dtype=np.int64)) if value.ndim > 1 else 1
+        rows = max(1, BLOCK_ELEMENTS // max(1, per_row))
+        block_shape = ((min(rows, value.shape[0]),) + value.shape[1:]) if value.ndim else ()
+        return {"shape": value.shape, "dtype": value.dtype, "block_rows": rows,
+                "scratch": np.empty(block_shape, dtype=value.dtype),
+                "decayed": np.empty(block_shape, dtype=value.dtype) if self.weight_decay else None}
 
-    def _update(self, value, grad, state):
+    def _update(self, value, grad, state, block):
+        """Update the block `value` (rows `block` of the parameter) from `grad`."""
         raise NotImplementedError
 
 
@@ -157,14 +183,14 @@ class SGD(Optimizer):
         state["velocity"] = np.zeros_like(value) if self.momentum else None
         return state
 
-    def _update(self, value, grad, state):
-        scratch = state["scratch"]
+    def _update(self, value, grad, state, block):
+        scratch = state["scratch"][:value.shape[0]] if value.ndim else state["scratch"]
         lr = value.dtype.type(self.lr)
         if not self.momentum:
             np.multiply(grad, lr, out=scratch)
             value -= scratch
             return
-        velocity = state["velocity"]
+        velocity = state["velocity"][block]
         velocity *= value.dtype.type(self.momentum)
         velocity += grad
         if self.nesterov:
@@ -194,14 +220,17 @@ class Adam(Optimizer):
         state = super()._new_state(value)
         state["m"] = np.zeros_like(value)
         state["v"] = np.zeros_like(value)
-        state["t"] = 0
         return state
 
-    def _update(self, value, grad, state):
+    def step(self, model):
+        self._t = self.iterations + 1
+        super().step(model)
+
+    def _update(self, value, grad, state, block):
         dt = value.dtype.type
-        state["t"] += 1
-        t = state["t"]
-        m, v, scratch = state["m"], state["v"], state["scratch"]
+        t = self._t
+        m, v = state["m"][block], state["v"][block]
+        scratch = state["scratch"][:value.shape[0]] if value.ndim else state["scratch"]
         m *= dt(self.beta1)
         np.multiply(grad, dt(1 - self.beta1), out=scratch)
         m += scratch

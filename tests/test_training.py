@@ -74,6 +74,46 @@ def test_adam_first_step_is_lr_times_sign():
         np.testing.assert_allclose(w, start - 0.01 * np.sign(g), rtol=1e-6)
 
 
+def reference_updates(kind, W, grads, lr, **kw):
+    """The textbook update rules, whole-array, in float64."""
+    W = W.copy()
+    v = np.zeros_like(W)
+    m = np.zeros_like(W)
+    for t, g in enumerate(grads, start=1):
+        g = g + kw.get("weight_decay", 0.0) * W
+        if kind == "sgd":
+            v = kw["momentum"] * v + g
+            W -= lr * ((g + kw["momentum"] * v) if kw.get("nesterov") else v)
+        else:
+            m = 0.9 * m + 0.1 * g
+            v = 0.999 * v + 0.001 * g * g
+            W -= lr * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+        if "max_norm" in kw:
+            norms = np.linalg.norm(W, axis=0)
+            W *= np.where(norms > kw["max_norm"], kw["max_norm"] / norms, 1.0)
+    return W
+
+
+@pytest.mark.parametrize("kind, kw", [
+    ("sgd", dict(momentum=0.9, weight_decay=0.01, max_norm=1.5)),
+    ("sgd", dict(momentum=0.5, nesterov=True)),
+    ("adam", dict(weight_decay=0.001, max_norm=1.5)),
+])
+def test_blocked_update_matches_textbook_rules(kind, kw):
+    # 300 x 700 spans several update blocks, so block edges are exercised
+    model = Sequential([Dense(300, 700, seed=0, dtype=F64)])
+    W0 = model.layers[0].W.copy()
+    rng = np.random.default_rng(1)
+    grads = [rng.standard_normal(W0.shape) for _ in range(3)]
+    opt = SGD(lr=0.1, **kw) if kind == "sgd" else Adam(lr=0.01, **kw)
+    for g in grads:
+        model.layers[0].dW[...] = g
+        model.layers[0].db[...] = 0
+        opt.step(model)
+    np.testing.assert_allclose(model.layers[0].W, reference_updates(kind, W0, grads, opt.lr, **kw),
+                               rtol=1e-10, atol=1e-12)
+
+
 def test_max_norm_holds_after_every_step():
     X, y = toy_problem()
     model = build_mlp([10, 32, 3], hidden_rate=0.5, seed=1)
