@@ -86,6 +86,7 @@ def test_mc_experiment_matches_mc_predict():
 
 def test_every_experiment_has_quick_and_full_configurations():
     assert set(experiments.EXPERIMENTS) == {"nwgm", "bagging", "coadaptation", "rate", "datasize", "mc"}
+    assert set(experiments._DESCRIPTIONS) == set(experiments.EXPERIMENTS)
     for name, (function, plot, quick, full) in experiments.EXPERIMENTS.items():
         code = function.__code__
         accepted = set(code.co_varnames[:code.co_argcount + code.co_kwonlyargcount])
