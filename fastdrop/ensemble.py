@@ -186,10 +186,6 @@ class _DropoutSite:
             return dtype.type(1.0)
         return dtype.type(1.0 / self.keep_prob) if self.keep_prob > 0 else dtype.type(0.0)
 
-    def eval_factor(self, dtype):
-        """What every unit is multiplied by in eval mode (inverted: 1)."""
-        return dtype.type(1.0) if self.inverted else dtype.type(self.keep_prob)
-
     def after_mask(self, h):
         return h if self.weight is None else h @ self.weight + self.bias
 
@@ -249,6 +245,8 @@ def _check_inputs(X):
         raise TypeError(f"X must be a float array, got dtype {X.dtype}")
     if X.ndim != 2:
         raise ValueError(f"X must have shape (batch, features), got shape {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError("X must hold at least one input (row), got shape (0, ...)")
     return X
 
 
@@ -256,13 +254,10 @@ class _Buffers:
     """Reusable output arrays, one per key, so chunk after chunk writes into the same memory
     (fresh multi-megabyte arrays cost page faults on every chunk)."""
 
-    def __init__(self, enabled=True):
-        self.enabled = enabled
+    def __init__(self):
         self._arrays = {}
 
     def get(self, key, shape, dtype):
-        if not self.enabled:
-            return np.empty(shape, dtype)
         size = int(np.prod(shape))
         array = self._arrays.get(key)
         if array is None or array.size < size or array.dtype != dtype:

@@ -256,3 +256,5 @@ def test_mc_arguments_are_checked():
         mc_predict(Sequential([dense(6, 3, seed=0)]), X, 10)
     with pytest.raises(TypeError, match="X must be a float array"):
         mc_predict(model, np.ones((2, 6), dtype=int), 10)
+    with pytest.raises(ValueError, match="at least one input"):
+        mc_predict(model, np.ones((0, 6)), 10)
