@@ -282,19 +282,41 @@ def _dropout_backward(grad, mask=None, *, rate=None, keep_prob=None, seed=None, 
 
 # -- alpha dropout (§7.3) -----------------------------------------------------------------------
 
-def _alpha_mask(x_shape, rate, keep_prob, seed, stream, offset, noise_shape, mask, training,
-                function):
-    """The mask an alpha-dropout call uses: the user's, or sampled (None in eval mode)."""
+def _alpha_source(x_shape, rate, keep_prob, seed, stream, offset, noise_shape, mask, training,
+                  function):
+    """Where an alpha-dropout call's mask comes from: (user Mask or None, call, noise shape)."""
     if mask is not None:
         check_mask_only_args(seed, stream, offset, noise_shape, function)
         user = resolve_user_mask(mask, x_shape, rate, keep_prob)
-        return user, user.keep_prob
+        return user, None, user.shape
     noise = check_noise_shape(noise_shape, x_shape)
     call = DropoutCall(_size_of(noise), rate, keep_prob, seed if training else 0, stream, offset)
-    if not training:
-        return None, call.keep_prob
-    a = alpha_constants(call.keep_prob)[0]
-    return _sampled_mask(noise, call, scale=a), call.keep_prob
+    return None, call, noise
+
+
+def _fused(x, out, call, bits, mul, add, fill, affine):
+    """Sample and apply in one pass over x (mask of x's shape): kept x*mul (+add), else 0 (fill)."""
+    mul, add, fill = (kernel_constant(x.dtype, v) for v in (mul, add, fill))
+    nthreads = _kernels.get_num_threads()
+    return _run_elementwise(x, out, lambda xf, yf: _kernels.forward_op(
+        _kview(xf), _kview(yf), bits, call.offset, call.key, call.stream, call.threshold,
+        mul, add, fill, affine, nthreads))
+
+
+def _alpha_apply(x, out, user, call, noise, mul, add=0.0, fill=0.0, affine=False, return_mask=False):
+    """y (and the Mask used, scale = mul) for a user mask or a sampled one."""
+    if user is None and noise == x.shape:
+        bits = np.empty((x.size + 7) // 8, dtype=np.uint8) if return_mask else None
+        y = _fused(x, out, call, bits, mul, add, fill, affine)
+        used = None if bits is None else Mask(bits, noise, call.keep_prob, mul, seed=call.key,
+                                              stream=call.stream, offset=call.offset)
+        return y, used
+    if user is None:
+        user = _sampled_mask(noise, call, scale=mul)
+    elif user.scale != mul:  # a user Mask: report the scale alpha dropout used
+        user = Mask(user.bits, user.shape, user.keep_prob, mul,
+                    seed=user.seed, stream=user.stream, offset=user.offset)
+    return _masked(x, user, out, mul, add, fill, affine), user
 
 
 def alpha_dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset=0,
@@ -311,18 +333,15 @@ def alpha_dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, 
     x = check_input(x)
     training = check_training_flag(training, "training")
     return_mask = check_training_flag(return_mask, "return_mask")
-    used, keep = _alpha_mask(x.shape, rate, keep_prob, seed, stream, offset, noise_shape, mask,
-                             training, "alpha_dropout")
+    user, call, noise = _alpha_source(x.shape, rate, keep_prob, seed, stream, offset, noise_shape,
+                                      mask, training, "alpha_dropout")
     if out is not None:
         check_out(out, x.shape, x.dtype)
     if not training:
         y = _identity(x, out)
         return (y, None) if return_mask else y
-    mul, add, fill, affine = alpha_op(keep)
-    y = _masked(x, used, out, mul, add, fill, affine)
-    if return_mask and used.scale != mul:  # a user Mask: report the scale alpha dropout used
-        used = Mask(used.bits, used.shape, used.keep_prob, mul,
-                    seed=used.seed, stream=used.stream, offset=used.offset)
+    keep = user.keep_prob if user is not None else call.keep_prob
+    y, used = _alpha_apply(x, out, user, call, noise, *alpha_op(keep), return_mask=return_mask)
     return (y, used) if return_mask else y
 
 
@@ -331,11 +350,12 @@ def alpha_dropout_backward(grad, mask=None, *, rate=None, keep_prob=None, seed=N
     """Gradient of alpha dropout: grad * a where kept, 0 where dropped (a from keep_prob)."""
     check_regeneration_args(mask, rate, keep_prob, seed, stream, offset, noise_shape)
     grad = check_input(grad, "grad")
-    used, keep = _alpha_mask(grad.shape, rate, keep_prob, seed, stream, offset, noise_shape, mask,
-                             True, "alpha_dropout_backward")
+    user, call, noise = _alpha_source(grad.shape, rate, keep_prob, seed, stream, offset,
+                                      noise_shape, mask, True, "alpha_dropout_backward")
     if out is not None:
         check_out(out, grad.shape, grad.dtype)
-    return _masked(grad, used, out, alpha_constants(keep)[0])
+    keep = user.keep_prob if user is not None else call.keep_prob
+    return _alpha_apply(grad, out, user, call, noise, alpha_constants(keep)[0])[0]
 
 
 # -- Gaussian dropout (§7.2) --------------------------------------------------------------------

@@ -219,13 +219,9 @@ static const float ln_coef_f[4] = {FD_L4F, FD_L3F, FD_L2F, FD_L1F};
 static const float sin_coef_f[4] = {FD_S4F, FD_S3F, FD_S2F, FD_S1F};
 static const float cos_coef_f[5] = {FD_C5F, FD_C4F, FD_C3F, FD_C2F, FD_C1F};
 
-/* eps = 1 + sigma z for the 16 pairs of 32 words: fd_box_muller_f32_scalar, 16 lanes. */
-static inline void eps_pairs16(const uint32_t *w, __m512 sigma, float *eps)
+/* eps0, eps1 = 1 + sigma z of the 16 word pairs (w0, w1): fd_box_muller_f32_scalar, 16 lanes. */
+static inline void box_muller16(__m512i w0, __m512i w1, __m512 sigma, __m512 *eps0, __m512 *eps1)
 {
-    const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i odds = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    __m512i a = _mm512_loadu_si512((const void *)w), b = _mm512_loadu_si512((const void *)(w + 16));
-    __m512i w0 = _mm512_permutex2var_epi32(a, evens, b), w1 = _mm512_permutex2var_epi32(a, odds, b);
     const __m512 one = _mm512_set1_ps(1.0f);
     __m512 m = _mm512_add_ps(_mm512_cvtepu32_ps(w0), one);
     __m512 e = _mm512_getexp_ps(m);
@@ -255,8 +251,19 @@ static inline void eps_pairs16(const uint32_t *w, __m512 sigma, float *eps)
     __m512i sin_sign = _mm512_slli_epi32(_mm512_srli_epi32(quadrant, 1), 31);
     c = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(c), cos_sign));
     sn = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(sn), sin_sign));
-    __m512 e0 = _mm512_add_ps(one, _mm512_mul_ps(sigma, _mm512_mul_ps(r, c)));
-    __m512 e1 = _mm512_add_ps(one, _mm512_mul_ps(sigma, _mm512_mul_ps(r, sn)));
+    *eps0 = _mm512_add_ps(one, _mm512_mul_ps(sigma, _mm512_mul_ps(r, c)));
+    *eps1 = _mm512_add_ps(one, _mm512_mul_ps(sigma, _mm512_mul_ps(r, sn)));
+}
+
+/* eps = 1 + sigma z for the 16 pairs of 32 words (word order). */
+static inline void eps_pairs16(const uint32_t *w, __m512 sigma, float *eps)
+{
+    const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odds = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    __m512i a = _mm512_loadu_si512((const void *)w), b = _mm512_loadu_si512((const void *)(w + 16));
+    __m512 e0, e1;
+    box_muller16(_mm512_permutex2var_epi32(a, evens, b), _mm512_permutex2var_epi32(a, odds, b), sigma,
+                 &e0, &e1);
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     _mm512_storeu_ps(eps, _mm512_permutex2var_ps(e0, lo, e1));
@@ -268,6 +275,32 @@ static inline void eps_group_f32(const uint32_t w[FD_TILE], float sigma, float e
     const __m512 s = _mm512_set1_ps(sigma);
     eps_pairs16(w, s, eps);
     eps_pairs16(w + 32, s, eps + 32);
+}
+
+/* Straight from the Philox lanes: words 0,1 of each block are one pair, words 2,3 the
+ * other, so no word transpose is needed, only one of the results into counter order. */
+#define FD_LEVEL_EPS_BLOCK_F32
+static inline void eps_block_f32(const gen_state *g, uint64_t block, float sigma, float eps[FD_TILE])
+{
+    __m512i c[4];
+    philox16(g, block, c);
+    const __m512 s = _mm512_set1_ps(sigma);
+    __m512 e[4];
+    box_muller16(c[0], c[1], s, &e[0], &e[1]);
+    box_muller16(c[2], c[3], s, &e[2], &e[3]);
+    __m512i q[4];
+    for (int k = 0; k < 4; k++)
+        q[k] = _mm512_castps_si512(e[k]);
+    __m512i t0 = _mm512_unpacklo_epi32(q[0], q[1]), t1 = _mm512_unpackhi_epi32(q[0], q[1]);
+    __m512i t2 = _mm512_unpacklo_epi32(q[2], q[3]), t3 = _mm512_unpackhi_epi32(q[2], q[3]);
+    __m512i u0 = _mm512_unpacklo_epi64(t0, t2), u1 = _mm512_unpackhi_epi64(t0, t2);
+    __m512i u2 = _mm512_unpacklo_epi64(t1, t3), u3 = _mm512_unpackhi_epi64(t1, t3);
+    __m512i v0 = _mm512_shuffle_i32x4(u0, u1, 0x44), v1 = _mm512_shuffle_i32x4(u2, u3, 0x44);
+    __m512i v2 = _mm512_shuffle_i32x4(u0, u1, 0xEE), v3 = _mm512_shuffle_i32x4(u2, u3, 0xEE);
+    _mm512_storeu_si512((void *)(eps + 0), _mm512_shuffle_i32x4(v0, v1, 0x88));
+    _mm512_storeu_si512((void *)(eps + 16), _mm512_shuffle_i32x4(v0, v1, 0xDD));
+    _mm512_storeu_si512((void *)(eps + 32), _mm512_shuffle_i32x4(v2, v3, 0x88));
+    _mm512_storeu_si512((void *)(eps + 48), _mm512_shuffle_i32x4(v2, v3, 0xDD));
 }
 
 static inline void eps_tile_f32(const float *x, float *y, const float *eps, size_t m)

@@ -140,6 +140,26 @@ static inline uint64_t periodic_word(const periodic_bits *p, size_t ph, size_t m
         }                                                                                      \
     }
 
+/* The eps of the 64 counters of blocks block .. block+15; a level may define its own
+ * (FD_LEVEL_EPS_BLOCK_F32 / _F64), e.g. straight from the Philox lanes. */
+#ifndef FD_LEVEL_EPS_BLOCK_F32
+static inline void eps_block_f32(const gen_state *g, uint64_t block, float sigma, float eps[FD_TILE])
+{
+    uint32_t words[FD_TILE];
+    gen_words(g, block, words);
+    eps_group_f32(words, sigma, eps);
+}
+#endif
+#ifndef FD_LEVEL_EPS_BLOCK_F64
+static inline void eps_block_f64(const gen_state *g, uint64_t block, double sigma, double eps[FD_TILE])
+{
+    uint32_t words[FD_TILE];
+    gen_words(g, block, words);
+    eps_group_f64(words, sigma, eps);
+}
+#endif
+#define eps_block_f16 eps_block_f32 /* float16 takes the float32 noise */
+
 /* Gaussian dropout: the normals of a tile are the top of one group and the bottom of
  * the next when j0 is not block aligned, like the keep bits of tile_walk. */
 #define FD_DEFINE_GAUSS(T, SUFFIX, E)                                                          \
@@ -151,31 +171,24 @@ static inline uint64_t periodic_word(const periodic_bits *p, size_t ph, size_t m
         const E sig = (E)sigma;                                                                \
         uint64_t block = j0 >> 2;                                                              \
         size_t shift = (size_t)(j0 & 3);                                                       \
-        uint32_t words[FD_TILE];                                                               \
         E eps[2 * FD_TILE];                                                                    \
-        gen_words(&g, block, words);                                                           \
-        eps_group_##SUFFIX(words, sig, eps);                                                   \
+        eps_block_##SUFFIX(&g, block, sig, eps);                                               \
         for (size_t i = 0; i < n; i += FD_TILE) {                                              \
             size_t m = n - i < FD_TILE ? n - i : FD_TILE;                                      \
             int straddles = shift + m > FD_TILE;                                               \
-            if (straddles) {                                                                   \
-                gen_words(&g, block + 16, words);                                              \
-                eps_group_##SUFFIX(words, sig, eps + FD_TILE);                                 \
-            }                                                                                  \
+            if (straddles)                                                                     \
+                eps_block_##SUFFIX(&g, block + 16, sig, eps + FD_TILE);                        \
             eps_tile_##SUFFIX(x + i, y + i, eps + shift, m);                                   \
             if (i + FD_TILE < n) {                                                             \
                 block += 16;                                                                   \
-                if (straddles) {                                                               \
+                if (straddles)                                                                 \
                     memcpy(eps, eps + FD_TILE, FD_TILE * sizeof(E));                           \
-                } else {                                                                       \
-                    gen_words(&g, block, words);                                               \
-                    eps_group_##SUFFIX(words, sig, eps);                                       \
-                }                                                                              \
+                else                                                                           \
+                    eps_block_##SUFFIX(&g, block, sig, eps);                                   \
             }                                                                                  \
         }                                                                                      \
     }
 
-#define eps_group_f16 eps_group_f32 /* float16 takes the float32 noise */
 FD_DEFINE_GAUSS(float, f32, float)
 FD_DEFINE_GAUSS(double, f64, double)
 FD_DEFINE_GAUSS(uint16_t, f16, float)
