@@ -206,6 +206,8 @@ def bcast(const kernel_t[::1] x, kernel_t[::1] y, const uint8_t[::1] bits not No
         raise ValueError("dims and strides must have the same length, at most 64")
     if nthreads < 1:
         raise ValueError("nthreads must be at least 1")
+    if n == 0:
+        return
     cdef fd_bcast b
     b.bits = &bits[0] if bits.shape[0] > 0 else NULL
     b.nbits = nbits
@@ -221,8 +223,6 @@ def bcast(const kernel_t[::1] x, kernel_t[::1] y, const uint8_t[::1] bits not No
         b.strides[d] = strides[d]
         total *= dims[d]
         highest += (dims[d] - 1) * strides[d]
-    if n == 0:
-        return
     if total != n or run < 1 or period < 1:
         raise ValueError("the broadcast geometry does not cover the array")
     if highest >= nbits:
