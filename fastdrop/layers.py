@@ -247,6 +247,22 @@ class Dropout(Layer):
 
 # -- affine layers ----------------------------------------------------------------------
 
+class _AffineCache:
+    """What an affine forward used: the (dropped / gathered) input, the W it multiplied,
+    the kept input rows and computed output columns (None = all), the mask, x's shape."""
+
+    __slots__ = ("kind", "x_used", "W_used", "rows", "cols", "bits", "x_shape")
+
+    def __init__(self, kind, x_used, W_used, rows, cols, bits, x_shape):
+        self.kind = kind
+        self.x_used = x_used
+        self.W_used = W_used
+        self.rows = rows
+        self.cols = cols
+        self.bits = bits
+        self.x_shape = x_shape
+
+
 def _init_weights(in_features, out_features, init, rng, dtype):
     if init == "he":
         std = math.sqrt(2.0 / in_features)
@@ -319,26 +335,74 @@ class Dense(Layer):
             self.db = np.zeros_like(self.b)
         return self.dW, self.db
 
-    def _affine(self, x, W):
-        z = np.matmul(x, W)
-        z += self.b
+    def _check_active_outputs(self, active_outputs):
+        if active_outputs is None:
+            return None
+        cols = np.asarray(active_outputs)
+        if cols.ndim != 1 or cols.dtype.kind not in "iu":
+            raise TypeError("active_outputs must be a 1-D array of output unit indices")
+        if cols.size and (cols.min() < 0 or cols.max() >= self.out_features):
+            raise ValueError(f"active_outputs must index the {self.out_features} outputs")
+        return cols
+
+    def _affine_forward(self, x_used, rows, cols, kind, bits=None, x_shape=None):
+        """z = x_used @ W[rows][:, cols] + b[cols], scattered to full width when cols is set."""
+        W_used = self.W
+        if rows is not None:
+            W_used = np.take(W_used, rows, axis=0)
+        if cols is not None:
+            W_used = np.take(W_used, cols, axis=1)
+        z = np.matmul(x_used, W_used)
+        if cols is None:
+            z += self.b
+        else:
+            z += np.take(self.b, cols)
+            full = np.zeros((x_used.shape[0], self.out_features), dtype=z.dtype)
+            full[:, cols] = z
+            z = full
+        self._cache = _AffineCache(kind, x_used, W_used, rows, cols, bits,
+                                   x_shape if x_shape is not None else x_used.shape)
         return z
 
-    def forward(self, x, training=True):
-        _check_flag(training, "training")
-        x = self._check_input(x)
-        self._cache = x
-        return self._affine(x, self.W)
-
-    def backward(self, grad, *, need_input_grad=True, overwrite_grad=False):
-        x = self._check_cache(self._cache)
-        grad = _check_grad(grad, (x.shape[0], self.out_features), self.W.dtype, "Dense")
+    def _affine_backward(self, grad, cache, need_input_grad):
+        """dW, db into their buffers; returns dz @ W_usedᵀ (B, len(rows)) or None."""
+        grad = _check_grad(grad, (cache.x_shape[0], self.out_features), self.W.dtype,
+                           type(self).__name__)
         dW, db = self._grad_buffers()
-        np.matmul(x.T, grad, out=dW)
-        np.sum(grad, axis=0, out=db)
+        rows, cols = cache.rows, cache.cols
+        g = grad if cols is None else np.take(grad, cols, axis=1)
+        if rows is None and cols is None:
+            np.matmul(cache.x_used.T, g, out=dW)
+        else:
+            part = np.matmul(cache.x_used.T, g)
+            if cols is None:
+                dropped = np.ones(self.in_features, dtype=bool)
+                dropped[rows] = False
+                dW[dropped] = 0
+                dW[rows] = part
+            else:
+                dW.fill(0)
+                dW[np.ix_(np.arange(self.in_features) if rows is None else rows, cols)] = part
+        if cols is None:
+            np.sum(g, axis=0, out=db)
+        else:
+            db.fill(0)
+            db[cols] = np.sum(g, axis=0)
         if not need_input_grad:
             return None
-        return np.matmul(grad, self.W.T)
+        return np.matmul(g, cache.W_used.T)
+
+    def forward(self, x, training=True, *, active_outputs=None):
+        """z = x @ W + b.  `active_outputs` (indices; used by Sequential) computes only those
+        output columns and leaves the others 0: the next layer drops them anyway."""
+        _check_flag(training, "training")
+        x = self._check_input(x)
+        cols = self._check_active_outputs(active_outputs) if training else None
+        return self._affine_forward(x, None, cols, "dense")
+
+    def backward(self, grad, *, need_input_grad=True, overwrite_grad=False):
+        cache = self._check_cache(self._cache)
+        return self._affine_backward(grad, cache, need_input_grad)
 
     def __repr__(self):
         return f"Dense({self.in_features}, {self.out_features}, dtype={self.W.dtype})"
@@ -371,6 +435,7 @@ class DropoutDense(Dense):
         self.seed = seed
         self.step = 0
         self.dropout_seconds = 0.0
+        self._pending = None
 
     @property
     def rate(self):
@@ -380,76 +445,69 @@ class DropoutDense(Dense):
     def inverted(self):
         return True
 
-    def forward(self, x, training=True):
+    def upcoming_kept(self):
+        """Indices of the inputs the next training forward keeps (per_batch only).
+
+        Sampled once for stream ``step`` and reused by that forward, so a model can skip
+        computing the units this layer is about to drop.
+        """
+        if self.mask != "per_batch":
+            raise ValueError("upcoming_kept() is only defined for mask='per_batch'")
+        stream = self.step
+        pending = self._pending
+        if pending is None or pending[0] != stream or pending[1] != self.in_features:
+            start = _perf_counter()
+            bits = _core.sample_mask((self.in_features,), keep_prob=self.keep_prob, seed=self.seed,
+                                     stream=stream)
+            pending = self._pending = (stream, self.in_features, bits, np.flatnonzero(bits.to_bool()))
+            self.dropout_seconds += _perf_counter() - start
+        return pending[3]
+
+    def forward(self, x, training=True, *, active_outputs=None):
         training = _check_flag(training, "training")
         x = self._check_input(x)
         if not training:
-            self._cache = ("eval", x)
-            return self._affine(x, self.W)
-        stream = self.step
-        self.step += 1
+            return self._affine_forward(x, None, None, "eval")
+        cols = self._check_active_outputs(active_outputs)
         if self.mask == "per_sample":
             start = _perf_counter()
             x_dropped, bits = _core.dropout(x, keep_prob=self.keep_prob, seed=self.seed,
-                                            stream=stream, return_mask=True)
+                                            stream=self.step, return_mask=True)
+            self.step += 1
             self.dropout_seconds += _perf_counter() - start
-            self._cache = ("per_sample", x_dropped, bits)
-            return self._affine(x_dropped, self.W)
+            return self._affine_forward(x_dropped, None, cols, "per_sample", bits)
+        kept = self.upcoming_kept()
+        bits = self._pending[2]
+        self._pending = None
+        self.step += 1
         start = _perf_counter()
-        bits = _core.sample_mask((self.in_features,), keep_prob=self.keep_prob, seed=self.seed,
-                                 stream=stream)
-        keep = bits.to_bool()
-        kept = np.flatnonzero(keep)
         x_kept = np.take(x, kept, axis=1)
         x_kept *= x.dtype.type(bits.scale)
-        W_kept = np.take(self.W, kept, axis=0)
         self.dropout_seconds += _perf_counter() - start
-        self._cache = ("per_batch", x_kept, bits, kept, W_kept, x.shape)
-        return self._affine(x_kept, W_kept)
+        return self._affine_forward(x_kept, kept, cols, "per_batch", bits, x.shape)
 
     def backward(self, grad, *, need_input_grad=True, overwrite_grad=False):
         cache = self._check_cache(self._cache)
-        kind = cache[0]
-        if kind != "per_batch":
-            x = cache[1]
-            grad = _check_grad(grad, (x.shape[0], self.out_features), self.W.dtype, "DropoutDense")
-            dW, db = self._grad_buffers()
-            np.matmul(x.T, grad, out=dW)
-            np.sum(grad, axis=0, out=db)
-            if not need_input_grad:
-                return None
-            dx = np.matmul(grad, self.W.T)
-            if kind == "per_sample":
-                start = _perf_counter()
-                _core.apply_mask(dx, cache[2], out=dx)
-                self.dropout_seconds += _perf_counter() - start
+        dx = self._affine_backward(grad, cache, need_input_grad)
+        if dx is None or cache.kind == "eval":
             return dx
-        _, x_kept, bits, kept, W_kept, x_shape = cache
-        grad = _check_grad(grad, (x_shape[0], self.out_features), self.W.dtype, "DropoutDense")
-        dW, db = self._grad_buffers()
         start = _perf_counter()
-        dropped = np.ones(self.in_features, dtype=bool)
-        dropped[kept] = False
-        dW[dropped] = 0
-        self.dropout_seconds += _perf_counter() - start
-        dW[kept] = np.matmul(x_kept.T, grad)
-        np.sum(grad, axis=0, out=db)
-        if not need_input_grad:
-            return None
-        dx_kept = np.matmul(grad, W_kept.T)
-        start = _perf_counter()
-        dx_kept *= grad.dtype.type(bits.scale)
-        dx = np.zeros(x_shape, dtype=grad.dtype)
-        dx[:, kept] = dx_kept
+        if cache.kind == "per_sample":
+            _core.apply_mask(dx, cache.bits, out=dx)
+        else:
+            dx *= dx.dtype.type(cache.bits.scale)
+            full = np.zeros(cache.x_shape, dtype=dx.dtype)
+            full[:, cache.rows] = dx
+            dx = full
         self.dropout_seconds += _perf_counter() - start
         return dx
 
     @property
     def last_mask(self):
         """The Mask of the last training forward, or None."""
-        if self._cache is None or self._cache[0] == "eval":
+        if self._cache is None or self._cache.kind == "eval":
             return None
-        return self._cache[2]
+        return self._cache.bits
 
     def __repr__(self):
         return (f"DropoutDense({self.in_features}, {self.out_features}, keep_prob={self.keep_prob!r}, "

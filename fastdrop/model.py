@@ -5,18 +5,23 @@ of arrays in matching order (the optimizers update ``params()`` in place);
 ``param_groups()`` gives the same arrays as `fastdrop.layers.Parameter` objects, whose
 ``kind`` (``"weight"`` for a weight matrix, ``"bias"`` otherwise) tells an optimizer where
 weight decay and max-norm apply.
+
+In training mode a model whose affine layer feeds a per-batch `DropoutDense` (through
+activations) computes only the units that layer keeps: the literally thinned network
+(``thin_per_batch=False`` turns this off; the results are the same).
 """
 import numpy as np
 
 from .layers import Dense, Dropout, DropoutDense, Layer, ReLU, Sigmoid, Tanh
 
 ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}
+_ELEMENTWISE = (ReLU, Tanh, Sigmoid)
 
 
 class Sequential:
     """Layers applied in order.  A new model is in training mode; see `train` / `eval`."""
 
-    def __init__(self, layers):
+    def __init__(self, layers, *, thin_per_batch=True):
         layers = list(layers)
         for i, layer in enumerate(layers):
             if not (callable(getattr(layer, "forward", None)) and callable(getattr(layer, "backward", None))):
@@ -24,6 +29,7 @@ class Sequential:
                                 f"got {type(layer).__name__}")
         self.layers = layers
         self.training = True
+        self.thin_per_batch = bool(thin_per_batch)
 
     # -- modes --------------------------------------------------------------------------
 
@@ -45,9 +51,40 @@ class Sequential:
             training = self.training
         elif not isinstance(training, (bool, np.bool_)):
             raise TypeError(f"training must be True, False or None, got {type(training).__name__}")
-        for layer in self.layers:
-            x = layer.forward(x, training=bool(training))
+        training = bool(training)
+        plan = self._thinning_plan() if training and self.thin_per_batch else None
+        for i, layer in enumerate(self.layers):
+            if plan and plan[i] is not None:
+                kept = self.layers[plan[i]].upcoming_kept()
+                x = layer.forward(x, training=True, active_outputs=kept)
+            else:
+                x = layer.forward(x, training=training)
         return x
+
+    def _thinning_plan(self):
+        """For each affine layer whose outputs feed a per-batch DropoutDense through
+        elementwise activations only, the index of that DropoutDense (else None).
+
+        Such a layer need not compute the units the next layer drops for the whole batch:
+        with ``thin_per_batch`` (the default) the model computes the thinned network only.
+        Results are the same as without; only the dropped units' activations are left at
+        0 instead of being computed and then ignored.
+        """
+        layers = self.layers
+        plan = [None] * len(layers)
+        found = False
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Dense):
+                continue
+            j = i + 1
+            while j < len(layers) and type(layers[j]) in _ELEMENTWISE:
+                j += 1
+            if (j < len(layers) and isinstance(layers[j], DropoutDense)
+                    and layers[j].mask == "per_batch"
+                    and layers[j].in_features == layer.out_features):
+                plan[i] = j
+                found = True
+        return plan if found else None
 
     __call__ = forward
 

@@ -216,6 +216,55 @@ def test_per_batch_equals_explicit_thinned_network():
         assert np.all(dx[:, ~mask] == 0)
 
 
+@pytest.mark.parametrize("mask", ["per_sample", "per_batch"])
+def test_thinned_model_equals_unthinned(mask):
+    """Sequential computes only the units a per-batch layer keeps; nothing else changes."""
+    def build(thin):
+        model = build_mlp([12, 20, 16, 4], input_rate=0.3, hidden_rate=0.5, mask=mask, seed=5, dtype=F64)
+        model.thin_per_batch = thin
+        return model
+
+    thin, full = build(True), build(False)
+    for step in range(3):
+        x, g = rand((7, 12), step), rand((7, 4), 10 + step)
+        np.testing.assert_allclose(thin.forward(x), full.forward(x), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(thin.backward(g), full.backward(g), rtol=1e-12, atol=1e-12)
+        for a, b in zip(thin.grads(), full.grads()):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    if mask == "per_batch":
+        # the hidden layers really were thinned: dropped units of layer 0's output were not computed
+        cache = thin.layers[0]._cache
+        assert cache.cols is not None and 0 < cache.cols.size < 20
+        assert np.all(thin.layers[1]._cache[:, np.setdiff1d(np.arange(20), cache.cols)] == 0)
+    else:
+        assert thin._thinning_plan() is None
+
+
+def test_active_outputs_gradient_and_zero_columns():
+    cols = np.array([0, 2, 3])
+    for layer in (Dense(5, 4, seed=1, dtype=F64),
+                  DropoutDense(5, 4, rate=0.4, seed=2, mask="per_batch", dtype=F64),
+                  DropoutDense(5, 4, rate=0.4, seed=3, dtype=F64)):
+        layer.b[:] = rand(4, 4)
+        x = rand((3, 5), 5)
+        z = layer.forward(x, active_outputs=cols)
+        assert np.all(z[:, 1] == 0)
+        G = rand(z.shape, 6)
+        G[:, 1] = 0  # the next layer drops unit 1: no gradient flows into it
+
+        def objective():
+            replay(layer)
+            return float(np.sum(G * layer.forward(x, active_outputs=cols)))
+
+        objective()
+        gx = layer.backward(G.copy())
+        np.testing.assert_allclose(gx, numerical_grad(objective, x), rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(layer.dW.copy(), numerical_grad(objective, layer.W), rtol=1e-6, atol=1e-9)
+        assert np.all(layer.dW[:, 1] == 0) and layer.db[1] == 0
+    with pytest.raises(ValueError, match="active_outputs"):
+        Dense(5, 4).forward(np.ones((2, 5), np.float32), active_outputs=np.array([4]))
+
+
 def test_per_batch_extreme_keep_probs():
     x = rand((3, 10), 1)
     none_kept = DropoutDense(10, 4, keep_prob=0.0, seed=1, mask="per_batch", dtype=F64)

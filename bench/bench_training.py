@@ -1,0 +1,228 @@
+"""One training step of a 784-1024-1024-10 ReLU MLP, batch 128, SGD with momentum.
+
+    python -m pytest bench/bench_training.py --benchmark-only
+    python bench/bench_training.py            # one-shot report of the ratios, no pytest
+
+A step is forward, softmax cross-entropy, backward and the optimizer update, in float32,
+on minibatches of the bundled MNIST subset.
+Variants (group "training step"):
+
+- ``plain``: no dropout;
+- ``dropout``: dropout 0.2 on the input and 0.5 on the hidden layers, per example
+  (`DropoutDense`, masks from the kernels, backward masked in place from the bits),
+  at fastdrop's default thread count and at 1 kernel thread;
+- ``dropout_split``: the same with separate `Dropout` + `Dense` layers;
+- ``per_batch``: the same rates with one mask per minibatch (the thinned network is
+  computed on the gathered kept rows of W);
+- ``dropout_0.5`` / ``per_batch_0.5``: keep_prob 0.5 on the input too;
+- ``torch_plain`` / ``torch_dropout``: the same model and step in PyTorch on the CPU,
+  when torch is importable.
+
+Targets (issue 4), as ratios of medians within one run: ``dropout / plain <= 1.05``;
+``per_batch_0.5 / dropout_0.5 <= 0.65``; ``dropout / torch_dropout <= 1``.  The ratios
+are printed at the end of the module's run (and by the script).
+"""
+import itertools
+import os
+import sys
+import time
+
+if __name__ == "__main__":  # run as a script: use the tree's fastdrop, not an installed one
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np
+import pytest
+
+import fastdrop
+from fastdrop.datasets import load_mnist5k
+from fastdrop.losses import SoftmaxCrossEntropy
+from fastdrop.model import build_mlp
+from fastdrop.optim import SGD
+
+SIZES = (784, 1024, 1024, 10)
+BATCH = 128
+LR, MOMENTUM = 0.05, 0.9
+SEED = 20240601
+ROUNDS = int(os.environ.get("FASTDROP_BENCH_TRAIN_ROUNDS", "40"))
+
+VARIANTS = {
+    "plain": {},
+    "dropout": {"input_rate": 0.2, "hidden_rate": 0.5},
+    "dropout_split": {"input_rate": 0.2, "hidden_rate": 0.5, "fused": False},
+    "per_batch": {"input_rate": 0.2, "hidden_rate": 0.5, "mask": "per_batch"},
+    "dropout_0.5": {"input_rate": 0.5, "hidden_rate": 0.5},
+    "per_batch_0.5": {"input_rate": 0.5, "hidden_rate": 0.5, "mask": "per_batch"},
+}
+
+RATIOS = (  # (name, numerator, denominator, target)
+    ("dropout / plain", "dropout", "plain", 1.05),
+    ("dropout (1 kernel thread) / plain", "dropout@1t", "plain", 1.05),
+    ("dropout_split / plain", "dropout_split", "plain", 1.05),
+    ("per_batch / dropout", "per_batch", "dropout", None),
+    ("per_batch_0.5 / dropout_0.5", "per_batch_0.5", "dropout_0.5", 0.65),
+    ("dropout / torch_dropout", "dropout", "torch_dropout", 1.0),
+    ("plain / torch_plain", "plain", "torch_plain", 1.0),
+    ("torch_dropout / torch_plain", "torch_dropout", "torch_plain", None),
+)
+
+
+def batches():
+    """Minibatches of the bundled MNIST subset, cycled (so training stays finite)."""
+    X, y = load_mnist5k()[:2]
+    n = X.shape[0] // BATCH
+    return [(X[i * BATCH:(i + 1) * BATCH], y[i * BATCH:(i + 1) * BATCH]) for i in range(n)]
+
+
+def fastdrop_step(variant):
+    """A closure running one training step of the variant's model (state carries over)."""
+    model = build_mlp(SIZES, seed=SEED, **VARIANTS[variant])
+    optimizer = SGD(lr=LR, momentum=MOMENTUM)
+    loss = SoftmaxCrossEntropy()
+    data = itertools.cycle(batches())
+
+    def step():
+        X, y = next(data)
+        loss.forward(model.forward(X, training=True), y)
+        model.backward(loss.backward(), need_input_grad=False, overwrite_grad=True)
+        optimizer.step(model)
+
+    return step
+
+
+def torch_step(torch, dropout):
+    nn = torch.nn
+    torch.manual_seed(0)
+    layers = []
+    for i, (fan_in, fan_out) in enumerate(zip(SIZES[:-1], SIZES[1:])):
+        if dropout:
+            layers.append(nn.Dropout(0.2 if i == 0 else 0.5))
+        layers.append(nn.Linear(fan_in, fan_out))
+        if i < len(SIZES) - 2:
+            layers.append(nn.ReLU())
+    model = nn.Sequential(*layers).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    data = itertools.cycle([(torch.from_numpy(X), torch.from_numpy(y)) for X, y in batches()])
+
+    def step():
+        X, y = next(data)
+        optimizer.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(X), y).backward()
+        optimizer.step()
+
+    return step
+
+
+# -- pytest-benchmark ------------------------------------------------------------------
+
+_medians = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report_ratios(request):
+    yield
+    if not _medians:
+        return
+    reporter = request.config.pluginmanager.getplugin("terminalreporter")
+    lines = format_ratios(_medians)
+    if reporter is not None:
+        reporter.write_line("")
+        for line in lines:
+            reporter.write_line(line)
+    else:
+        print("\n".join(lines))
+
+
+def _run(benchmark, name, step, **info):
+    benchmark.group = f"training step {'-'.join(map(str, SIZES))} batch {BATCH}"
+    benchmark.extra_info.update(variant=name, **info)
+    for _ in range(3):  # warm-up: allocations, BLAS threads, optimizer state
+        step()
+    benchmark.pedantic(step, rounds=ROUNDS, iterations=1, warmup_rounds=2)
+    _medians[name] = benchmark.stats.stats.median
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_fastdrop_step(benchmark, variant):
+    _run(benchmark, variant, fastdrop_step(variant), threads=fastdrop.get_num_threads(),
+         simd=fastdrop.simd_level())
+
+
+def test_fastdrop_dropout_one_kernel_thread(benchmark):
+    saved = getattr(fastdrop._core, "_num_threads", None)
+    fastdrop.set_num_threads(1)
+    try:
+        _run(benchmark, "dropout@1t", fastdrop_step("dropout"), threads=1, simd=fastdrop.simd_level())
+    finally:
+        fastdrop.set_num_threads(saved)
+
+
+@pytest.mark.parametrize("dropout", [False, True], ids=["torch_plain", "torch_dropout"])
+def test_torch_step(benchmark, dropout):
+    torch = pytest.importorskip("torch")
+    name = "torch_dropout" if dropout else "torch_plain"
+    _run(benchmark, name, torch_step(torch, dropout), threads=torch.get_num_threads())
+
+
+def format_ratios(medians):
+    lines = ["training-step ratios (medians):"]
+    for label, num, den, target in RATIOS:
+        if num not in medians or den not in medians:
+            continue
+        ratio = medians[num] / medians[den]
+        verdict = ""
+        if target is not None:
+            verdict = f"  target <= {target:.2f}: {'met' if ratio <= target else 'MISSED'}"
+        lines.append(f"  {label:36s} {ratio:6.3f}  ({1e3 * medians[num]:.2f} ms / "
+                     f"{1e3 * medians[den]:.2f} ms){verdict}")
+    return lines
+
+
+# -- one-shot script ---------------------------------------------------------------------
+
+def main(rounds=ROUNDS, clock=time.perf_counter):
+    """Interleave the variants round by round (fair under load) and print medians and ratios.
+
+    ``clock=time.process_time`` (``--cpu`` on the command line) measures CPU time instead
+    of wall time: on a busy machine, run with OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+    and --cpu for ratios that other processes do not distort.
+    """
+    steps = {name: fastdrop_step(name) for name in VARIANTS}
+    saved = getattr(fastdrop._core, "_num_threads", None)
+    one_thread = fastdrop_step("dropout")
+
+    def dropout_one_thread():
+        fastdrop.set_num_threads(1)
+        try:
+            one_thread()
+        finally:
+            fastdrop.set_num_threads(saved)
+
+    steps["dropout@1t"] = dropout_one_thread
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    if torch is not None:
+        steps["torch_plain"] = torch_step(torch, False)
+        steps["torch_dropout"] = torch_step(torch, True)
+    times = {name: [] for name in steps}
+    for name, step in steps.items():
+        for _ in range(3):
+            step()
+    for _ in range(rounds):
+        for name, step in steps.items():
+            start = clock()
+            step()
+            times[name].append(clock() - start)
+    medians = {name: float(np.median(t)) for name, t in times.items()}
+    print(f"one training step, {'-'.join(map(str, SIZES))}, batch {BATCH}, float32, "
+          f"SGD momentum; kernels {fastdrop.simd_level()}, {fastdrop.get_num_threads()} thread(s); "
+          f"{'CPU' if clock is time.process_time else 'wall'} time, {rounds} rounds")
+    for name, median in medians.items():
+        print(f"  {name:16s} {1e3 * median:8.2f} ms")
+    print("\n".join(format_ratios(medians)))
+    return medians
+
+
+if __name__ == "__main__":
+    main(clock=time.process_time if "--cpu" in sys.argv[1:] else time.perf_counter)
