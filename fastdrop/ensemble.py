@@ -179,6 +179,7 @@ class _DropoutSite:
     inverted: bool
     weight: object = None  # DropoutDense: its affine map follows the masking
     bias: object = None
+    noise_layer: object = None  # a variant layer (fastdrop.variant_layers): MC through mc_forward
 
     def scale(self, dtype):
         """What a kept unit is multiplied by in training (classical: 1)."""
@@ -210,12 +211,22 @@ def _site_of(layer, index):
     return None
 
 
+def _mc_site_of(layer, index):
+    """Like _site_of, and also the variant noise layers, which MC averaging can sample
+    (through their mc_forward) but which have no finite set of masks to enumerate."""
+    site = _site_of(layer, index)
+    if site is None and callable(getattr(layer, "mc_forward", None)):
+        site = _DropoutSite(index, float(layer.keep_prob), bool(getattr(layer, "inverted", True)),
+                            noise_layer=layer)
+    return site
+
+
 def dropout_layer_indices(model):
     """Indices in ``model.layers`` of its dropout layers (`Dropout` and `DropoutDense`)."""
     return [i for i, layer in enumerate(_layers_of(model)) if _site_of(layer, i) is not None]
 
 
-def _resolve_site(model, layer):
+def _resolve_site(model, layer, site_of=_site_of):
     layers = _layers_of(model)
     if isinstance(layer, (bool, np.bool_)):
         raise TypeError("layer must be an index into model.layers or a layer of the model")
@@ -231,7 +242,7 @@ def _resolve_site(model, layer):
             raise ValueError("layer is not one of model.layers (pass the layer object itself "
                              "or its index)")
         index = matches[0]
-    site = _site_of(layers[index], index)
+    site = site_of(layers[index], index)
     if site is None:
         available = dropout_layer_indices(model)
         raise ValueError(f"model.layers[{index}] ({type(layers[index]).__name__}) is not a "
@@ -530,7 +541,7 @@ def mc_predict(model, X, T, *, seed=None, layers=None, return_samples=False,
         raise ValueError(f"T must be >= 1, got {T}")
     all_layers = _layers_of(model)
     if layers is None:
-        sites = [_site_of(layer, i) for i, layer in enumerate(all_layers)]
+        sites = [_mc_site_of(layer, i) for i, layer in enumerate(all_layers)]
         sites = {s.index: s for s in sites if s is not None}
         if not sites:
             raise ValueError("model has no dropout layer: its T passes would all be the same")
@@ -539,7 +550,7 @@ def mc_predict(model, X, T, *, seed=None, layers=None, return_samples=False,
             raise TypeError("layers must be a list of dropout layers (indices or layer objects)")
         sites = {}
         for layer in layers:
-            site = _resolve_site(model, layer)[1]
+            site = _resolve_site(model, layer, _mc_site_of)[1]
             sites[site.index] = site
         if not sites:
             raise ValueError("layers must name at least one dropout layer")
@@ -564,6 +575,10 @@ def mc_predict(model, X, T, *, seed=None, layers=None, return_samples=False,
             site = sites.get(i)
             if site is None:
                 h, owned = _eval_layer(layer, h, owned, buffers, i)
+                continue
+            if site.noise_layer is not None:
+                h = site.noise_layer.mc_forward(h, passes, seed=key, stream=i, first_pass=t0)
+                owned = True
                 continue
             per_pass = batch * int(np.prod(h.shape[1:]))
             h = _dropout(h, keep_prob=site.keep_prob, seed=key, stream=i, offset=t0 * per_pass,

@@ -258,3 +258,25 @@ def test_mc_arguments_are_checked():
         mc_predict(model, np.ones((2, 6), dtype=int), 10)
     with pytest.raises(ValueError, match="at least one input"):
         mc_predict(model, np.ones((0, 6)), 10)
+
+
+def test_mc_predict_samples_variant_noise_layers_through_mc_forward():
+    from fastdrop.variant_layers import AlphaDropout, GaussianDropout
+
+    rng = np.random.default_rng(3)
+    for noise in (GaussianDropout(0.3, seed=1), AlphaDropout(0.2, seed=1)):
+        dense1, dense2 = Dense(6, 8, seed=1), Dense(8, 3, seed=2)
+        model = Sequential([dense1, Tanh(), noise, dense2])
+        X = rng.standard_normal((5, 6))
+        whole = mc_predict(model, X, 40, seed=9, return_samples=True)
+        chunked = mc_predict(model, X, 40, seed=9, return_samples=True, chunk_bytes=1)
+        np.testing.assert_array_equal(whole.samples, chunked.samples)
+        # every pass is a real draw: the passes differ, and each is pass t of the layer's
+        # own mc_forward on the stacked batch
+        assert np.ptp(whole.samples, axis=0).max() > 1e-3
+        h = np.tanh(X @ dense1.W + dense1.b)
+        stacked = noise.mc_forward(np.tile(h, (40, 1)), 40, seed=9, stream=2)
+        logits = (stacked @ dense2.W + dense2.b).reshape(40, 5, 3)
+        expected = np.exp(logits - logits.max(-1, keepdims=True))
+        expected /= expected.sum(-1, keepdims=True)
+        np.testing.assert_allclose(whole.samples, expected, rtol=1e-12, atol=1e-15)
