@@ -6,9 +6,12 @@ of arrays in matching order (the optimizers update ``params()`` in place);
 ``kind`` (``"weight"`` for a weight matrix, ``"bias"`` otherwise) tells an optimizer where
 weight decay and max-norm apply.
 
-In training mode a model whose affine layer feeds a per-batch `DropoutDense` (through
-activations) computes only the units that layer keeps: the literally thinned network
-(``thin_per_batch=False`` turns this off; the results are the same).
+With ``thin_per_batch=True``, in training mode, an affine layer that feeds a per-batch
+`DropoutDense` (through activations) computes only the units that layer keeps: the
+literally thinned network, with the same results.  It saves arithmetic but adds strided
+gathers and scatters, so it is off by default: on 784-1024-1024-10, batch 128, it cut
+the step's CPU time by about 4 % with one BLAS thread but made the step about 8 %
+slower in wall time with two.
 """
 import numpy as np
 
@@ -21,7 +24,7 @@ _ELEMENTWISE = (ReLU, Tanh, Sigmoid)
 class Sequential:
     """Layers applied in order.  A new model is in training mode; see `train` / `eval`."""
 
-    def __init__(self, layers, *, thin_per_batch=True):
+    def __init__(self, layers, *, thin_per_batch=False):
         layers = list(layers)
         for i, layer in enumerate(layers):
             if not (callable(getattr(layer, "forward", None)) and callable(getattr(layer, "backward", None))):
@@ -66,7 +69,7 @@ class Sequential:
         elementwise activations only, the index of that DropoutDense (else None).
 
         Such a layer need not compute the units the next layer drops for the whole batch:
-        with ``thin_per_batch`` (the default) the model computes the thinned network only.
+        with ``thin_per_batch`` the model computes the thinned network only.
         Results are the same as without; only the dropped units' activations are left at
         0 instead of being computed and then ignored.
         """
@@ -186,7 +189,7 @@ def softmax(logits):
 
 
 def build_mlp(sizes, *, activation="relu", input_rate=0.0, hidden_rate=0.0, mask="per_sample",
-              fused=True, inverted=True, seed=0, dtype=np.float32):
+              fused=True, inverted=True, seed=0, dtype=np.float32, thin_per_batch=False):
     """An MLP ``sizes[0] -> ... -> sizes[-1]`` with optional dropout before each affine layer.
 
     Dropout of rate `input_rate` acts on the input, `hidden_rate` on each hidden layer's
@@ -194,6 +197,7 @@ def build_mlp(sizes, *, activation="relu", input_rate=0.0, hidden_rate=0.0, mask
     per_batch); ``fused=False`` uses separate `Dropout` + `Dense` layers (``inverted`` may
     then be False for classical dropout).  Every layer's seed derives from `seed`, so the
     same arguments build the same network with the same future masks.
+    `thin_per_batch` is passed to `Sequential`.
     """
     sizes = [int(s) for s in sizes]
     if len(sizes) < 2:
@@ -219,7 +223,7 @@ def build_mlp(sizes, *, activation="relu", input_rate=0.0, hidden_rate=0.0, mask
             layers.append(Dense(fan_in, fan_out, seed=seeds[i], init=init, dtype=dtype))
         if i < n_affine - 1:
             layers.append(ACTIVATIONS[activation]())
-    return Sequential(layers)
+    return Sequential(layers, thin_per_batch=thin_per_batch)
 
 
 def layer_seeds(seed, n):

@@ -220,9 +220,8 @@ def test_per_batch_equals_explicit_thinned_network():
 def test_thinned_model_equals_unthinned(mask):
     """Sequential computes only the units a per-batch layer keeps; nothing else changes."""
     def build(thin):
-        model = build_mlp([12, 20, 16, 4], input_rate=0.3, hidden_rate=0.5, mask=mask, seed=5, dtype=F64)
-        model.thin_per_batch = thin
-        return model
+        return build_mlp([12, 20, 16, 4], input_rate=0.3, hidden_rate=0.5, mask=mask, seed=5,
+                         dtype=F64, thin_per_batch=thin)
 
     thin, full = build(True), build(False)
     for step in range(3):
