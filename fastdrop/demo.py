@@ -13,8 +13,6 @@ reference setting (SGD lr 0.05, momentum 0.9, batch 100, 100 epochs, constant ra
 import sys
 import time
 
-import numpy as np
-
 import fastdrop
 
 DEFAULT_EPOCHS = 20
@@ -57,7 +55,7 @@ def _configurations(mask):
          {"input_rate": INPUT_RATE, "hidden_rate": HIDDEN_RATE}, {"max_norm": MAX_NORM}),
     ]
     if mask == "per_batch":
-        rows.append((f"  same, one mask per batch",
+        rows.append(("  same, one mask per batch",
                      {"input_rate": INPUT_RATE, "hidden_rate": HIDDEN_RATE, "mask": "per_batch"},
                      {"max_norm": MAX_NORM}))
     return rows

@@ -161,11 +161,6 @@ def _check_grad(grad, shape, dtype, layer):
     return grad
 
 
-def _seed_int(seed):
-    """A 64-bit int seed: given, drawn from a Generator, or (None) from OS entropy, once."""
-    return resolve_seed(seed)
-
-
 # -- dropout ----------------------------------------------------------------------------
 
 class Dropout(Layer):
@@ -181,7 +176,7 @@ class Dropout(Layer):
         self.keep_prob = resolve_keep_prob(rate, keep_prob)
         self.inverted = _check_flag(inverted, "inverted")
         self.store = _check_choice(store, "store", STORE_MODES)
-        self.seed = _seed_int(seed)
+        self.seed = resolve_seed(seed)
         self.step = 0
         self.dropout_seconds = 0.0
         self._cache = None
@@ -429,7 +424,7 @@ class DropoutDense(Dense):
                  mask="per_sample", init="he", dtype=np.float32):
         keep = resolve_keep_prob(rate, keep_prob)
         self.mask = _check_choice(mask, "mask", MASK_MODES)
-        seed = _seed_int(seed)
+        seed = resolve_seed(seed)
         super().__init__(in_features, out_features, seed=seed, init=init, dtype=dtype)
         self.keep_prob = keep
         self.seed = seed
