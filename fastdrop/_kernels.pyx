@@ -14,6 +14,10 @@ ctypedef fused kernel_t:
     double
     uint16_t
 
+cdef extern from "threads.h" nogil:
+    int fd_have_threads()
+    int fd_default_threads()
+
 cdef extern from "fastdrop.h" nogil:
     ctypedef struct fd_stream:
         uint32_t k0
@@ -24,8 +28,6 @@ cdef extern from "fastdrop.h" nogil:
     int fd_cpu_level()
     int fd_set_level(int level)
     int fd_get_level()
-    int fd_have_openmp()
-    int fd_default_threads()
     void fd_forward_f32(const float *x, float *y, uint8_t *bits, size_t n, uint64_t offset,
                         const fd_stream *s, float scale, int nthreads)
     void fd_forward_f64(const double *x, double *y, uint8_t *bits, size_t n, uint64_t offset,
@@ -316,8 +318,8 @@ def get_level():
     return fd_get_level()
 
 
-def have_openmp():
-    return bool(fd_have_openmp())
+def have_threads():
+    return bool(fd_have_threads())
 
 
 def default_threads():

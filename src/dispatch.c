@@ -1,24 +1,18 @@
-/* Runtime dispatch and threading.  The CPU is checked once; a level can be forced lower
- * (FASTDROP_SIMD, tests).  Threads split an array into chunks that start on multiples of
- * FD_CHUNK_ALIGN elements, so no two threads ever write the same mask byte (or cache line
- * of it), and each chunk reproduces its slice of the one random stream exactly. */
+/* Runtime dispatch, and the C entry points the Cython layer calls.  The CPU is checked
+ * once; a level can be forced lower (FASTDROP_SIMD, tests).  Large arrays are split into
+ * chunks for the thread pool (threads.h); each chunk reproduces its slice of the one
+ * random stream exactly, so results do not depend on how the work was split. */
 #include "fastdrop.h"
 #include "kernels_common.h"
 #include "philox.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "threads.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>
 #define FD_X86 1
 #endif
 
-/* Below this many elements a call runs on the calling thread: starting threads costs
- * more than the work. */
-#define FD_PARALLEL_MIN ((size_t)1 << 16)
-#define FD_CHUNK_ALIGN ((size_t)512)
 
 static int detected_level = -1;
 static const fd_kernels *active = NULL;
@@ -109,91 +103,108 @@ static const fd_variant_kernels *variants(void)
     return active_variants;
 }
 
-int fd_have_openmp(void)
-{
-#ifdef _OPENMP
-    return 1;
-#else
-    return 0;
-#endif
-}
-
-int fd_default_threads(void)
-{
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-
 void fd_philox_block(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4])
 {
     fd_philox4x32_10(ctr, key, out);
 }
 
-/* Run BODY(start, len) over the chunks of n elements on up to nthreads threads. */
-#ifdef _OPENMP
-#define FD_PARALLEL(n, nthreads, BODY)                                                   \
-    do {                                                                                 \
-        if ((nthreads) <= 1 || (n) < FD_PARALLEL_MIN) {                                  \
-            size_t start = 0, len = (n);                                                 \
-            BODY;                                                                        \
-            break;                                                                       \
-        }                                                                                \
-        _Pragma("omp parallel num_threads(nthreads)")                                    \
-        {                                                                                \
-            size_t nt = (size_t)omp_get_num_threads(), t = (size_t)omp_get_thread_num(); \
-            size_t per = ((n) + nt - 1) / nt;                                            \
-            per = (per + FD_CHUNK_ALIGN - 1) / FD_CHUNK_ALIGN * FD_CHUNK_ALIGN;          \
-            size_t start = t * per < (n) ? t * per : (n);                                \
-            size_t len = (n) - start < per ? (n) - start : per;                          \
-            if (len > 0)                                                                 \
-                BODY;                                                                    \
-        }                                                                                \
+/* Each entry point packs its arguments into fd_args and hands a chunk function to the
+ * thread pool; chunk functions offset every pointer and counter by the chunk's start. */
+typedef struct {
+    const void *x;
+    void *y;
+    uint8_t *bits;
+    const uint8_t *cbits;
+    uint64_t offset;
+    const fd_stream *s;
+    double scale; /* a float scale round-trips through double exactly */
+    double sigma;
+    const void *op;
+    const fd_bcast *b;
+} fd_args;
+
+#define FD_CHUNK_FN(NAME, CALL)                                               \
+    static void chunk_##NAME(const void *ctx, size_t start, size_t len)       \
+    {                                                                         \
+        const fd_args *a = (const fd_args *)ctx;                              \
+        CALL;                                                                 \
+    }
+
+#define BITS_AT(a, start) ((a)->bits ? (a)->bits + (start) / 8 : NULL)
+
+FD_CHUNK_FN(forward_f32, kernels()->forward_f32((const float *)a->x + start, (float *)a->y + start,
+                                                BITS_AT(a, start), len, a->offset + start, a->s,
+                                                (float)a->scale))
+FD_CHUNK_FN(forward_f64, kernels()->forward_f64((const double *)a->x + start, (double *)a->y + start,
+                                                BITS_AT(a, start), len, a->offset + start, a->s,
+                                                a->scale))
+FD_CHUNK_FN(sample, kernels()->sample(a->bits + start / 8, len, a->offset + start, a->s))
+FD_CHUNK_FN(apply_f32, kernels()->apply_f32((const float *)a->x + start, (float *)a->y + start,
+                                            a->cbits + start / 8, len, (float)a->scale))
+FD_CHUNK_FN(apply_f64, kernels()->apply_f64((const double *)a->x + start, (double *)a->y + start,
+                                            a->cbits + start / 8, len, a->scale))
+FD_CHUNK_FN(forward_op_f32, variants()->forward_op_f32((const float *)a->x + start,
+                                                       (float *)a->y + start, BITS_AT(a, start),
+                                                       len, a->offset + start, a->s,
+                                                       (const fd_op_f32 *)a->op))
+FD_CHUNK_FN(forward_op_f64, variants()->forward_op_f64((const double *)a->x + start,
+                                                       (double *)a->y + start, BITS_AT(a, start),
+                                                       len, a->offset + start, a->s,
+                                                       (const fd_op_f64 *)a->op))
+FD_CHUNK_FN(forward_op_f16, variants()->forward_op_f16((const uint16_t *)a->x + start,
+                                                       (uint16_t *)a->y + start, BITS_AT(a, start),
+                                                       len, a->offset + start, a->s,
+                                                       (const fd_op_f16 *)a->op))
+FD_CHUNK_FN(bcast_f32, variants()->bcast_f32((const float *)a->x + start, (float *)a->y + start, len,
+                                             start, a->b, (const fd_op_f32 *)a->op))
+FD_CHUNK_FN(bcast_f64, variants()->bcast_f64((const double *)a->x + start, (double *)a->y + start,
+                                             len, start, a->b, (const fd_op_f64 *)a->op))
+FD_CHUNK_FN(bcast_f16, variants()->bcast_f16((const uint16_t *)a->x + start,
+                                             (uint16_t *)a->y + start, len, start, a->b,
+                                             (const fd_op_f16 *)a->op))
+FD_CHUNK_FN(gauss_f32, variants()->gauss_f32((const float *)a->x + start, (float *)a->y + start, len,
+                                             a->offset + start, a->s, a->sigma))
+FD_CHUNK_FN(gauss_f64, variants()->gauss_f64((const double *)a->x + start, (double *)a->y + start,
+                                             len, a->offset + start, a->s, a->sigma))
+FD_CHUNK_FN(gauss_f16, variants()->gauss_f16((const uint16_t *)a->x + start,
+                                             (uint16_t *)a->y + start, len, a->offset + start, a->s,
+                                             a->sigma))
+
+/* Resolve the tables once, on the calling thread, before any worker needs them. */
+#define RUN(NAME, n, nthreads, ...)                                   \
+    do {                                                              \
+        const fd_args args = {__VA_ARGS__};                           \
+        (void)kernels();                                              \
+        (void)variants();                                             \
+        fd_parallel_for((n), (nthreads), chunk_##NAME, &args);        \
     } while (0)
-#else
-#define FD_PARALLEL(n, nthreads, BODY) \
-    do {                               \
-        size_t start = 0, len = (n);   \
-        (void)(nthreads);              \
-        BODY;                          \
-    } while (0)
-#endif
 
 void fd_forward_f32(const float *x, float *y, uint8_t *bits, size_t n, uint64_t offset,
                     const fd_stream *s, float scale, int nthreads)
 {
-    const fd_kernels *k = kernels();
-    FD_PARALLEL(n, nthreads, k->forward_f32(x + start, y + start, bits ? bits + start / 8 : NULL,
-                                            len, offset + start, s, scale));
+    RUN(forward_f32, n, nthreads, .x = x, .y = y, .bits = bits, .offset = offset, .s = s, .scale = scale);
 }
 
 void fd_forward_f64(const double *x, double *y, uint8_t *bits, size_t n, uint64_t offset,
                     const fd_stream *s, double scale, int nthreads)
 {
-    const fd_kernels *k = kernels();
-    FD_PARALLEL(n, nthreads, k->forward_f64(x + start, y + start, bits ? bits + start / 8 : NULL,
-                                            len, offset + start, s, scale));
+    RUN(forward_f64, n, nthreads, .x = x, .y = y, .bits = bits, .offset = offset, .s = s, .scale = scale);
 }
 
 void fd_sample(uint8_t *bits, size_t n, uint64_t offset, const fd_stream *s, int nthreads)
 {
-    const fd_kernels *k = kernels();
-    FD_PARALLEL(n, nthreads, k->sample(bits + start / 8, len, offset + start, s));
+    RUN(sample, n, nthreads, .bits = bits, .offset = offset, .s = s);
 }
 
 void fd_apply_f32(const float *x, float *y, const uint8_t *bits, size_t n, float scale, int nthreads)
 {
-    const fd_kernels *k = kernels();
-    FD_PARALLEL(n, nthreads, k->apply_f32(x + start, y + start, bits + start / 8, len, scale));
+    RUN(apply_f32, n, nthreads, .x = x, .y = y, .cbits = bits, .scale = scale);
 }
 
 void fd_apply_f64(const double *x, double *y, const uint8_t *bits, size_t n, double scale,
                   int nthreads)
 {
-    const fd_kernels *k = kernels();
-    FD_PARALLEL(n, nthreads, k->apply_f64(x + start, y + start, bits + start / 8, len, scale));
+    RUN(apply_f64, n, nthreads, .x = x, .y = y, .cbits = bits, .scale = scale);
 }
 
 /* -- variants (DESIGN.md §7) --------------------------------------------------------------- */
@@ -201,67 +212,55 @@ void fd_apply_f64(const double *x, double *y, const uint8_t *bits, size_t n, dou
 void fd_forward_op_f32(const float *x, float *y, uint8_t *bits, size_t n, uint64_t offset,
                        const fd_stream *s, const fd_op_f32 *op, int nthreads)
 {
-    const fd_variant_kernels *k = variants();
-    FD_PARALLEL(n, nthreads, k->forward_op_f32(x + start, y + start, bits ? bits + start / 8 : NULL,
-                                               len, offset + start, s, op));
+    RUN(forward_op_f32, n, nthreads, .x = x, .y = y, .bits = bits, .offset = offset, .s = s, .op = op);
 }
 
 void fd_forward_op_f64(const double *x, double *y, uint8_t *bits, size_t n, uint64_t offset,
                        const fd_stream *s, const fd_op_f64 *op, int nthreads)
 {
-    const fd_variant_kernels *k = variants();
-    FD_PARALLEL(n, nthreads, k->forward_op_f64(x + start, y + start, bits ? bits + start / 8 : NULL,
-                                               len, offset + start, s, op));
+    RUN(forward_op_f64, n, nthreads, .x = x, .y = y, .bits = bits, .offset = offset, .s = s, .op = op);
 }
 
 void fd_bcast_f32(const float *x, float *y, size_t n, const fd_bcast *b, const fd_op_f32 *op,
                   int nthreads)
 {
-    const fd_variant_kernels *k = variants();
-    FD_PARALLEL(n, nthreads, k->bcast_f32(x + start, y + start, len, start, b, op));
+    RUN(bcast_f32, n, nthreads, .x = x, .y = y, .b = b, .op = op);
 }
 
 void fd_bcast_f64(const double *x, double *y, size_t n, const fd_bcast *b, const fd_op_f64 *op,
                   int nthreads)
 {
-    const fd_variant_kernels *k = variants();
-    FD_PARALLEL(n, nthreads, k->bcast_f64(x + start, y + start, len, start, b, op));
+    RUN(bcast_f64, n, nthreads, .x = x, .y = y, .b = b, .op = op);
 }
 
 void fd_gauss_f32(const float *x, float *y, size_t n, uint64_t offset, const fd_stream *s,
                   double sigma, int nthreads)
 {
-    const fd_variant_kernels *k = variants();
-    FD_PARALLEL(n, nthreads, k->gauss_f32(x + start, y + start, len, offset + start, s, sigma));
+    RUN(gauss_f32, n, nthreads, .x = x, .y = y, .offset = offset, .s = s, .sigma = sigma);
 }
 
 void fd_gauss_f64(const double *x, double *y, size_t n, uint64_t offset, const fd_stream *s,
                   double sigma, int nthreads)
 {
-    const fd_variant_kernels *k = variants();
-    FD_PARALLEL(n, nthreads, k->gauss_f64(x + start, y + start, len, offset + start, s, sigma));
+    RUN(gauss_f64, n, nthreads, .x = x, .y = y, .offset = offset, .s = s, .sigma = sigma);
 }
 
 void fd_forward_op_f16(const uint16_t *x, uint16_t *y, uint8_t *bits, size_t n, uint64_t offset,
                        const fd_stream *s, const fd_op_f16 *op, int nthreads)
 {
-    const fd_variant_kernels *k = variants();
-    FD_PARALLEL(n, nthreads, k->forward_op_f16(x + start, y + start, bits ? bits + start / 8 : NULL,
-                                               len, offset + start, s, op));
+    RUN(forward_op_f16, n, nthreads, .x = x, .y = y, .bits = bits, .offset = offset, .s = s, .op = op);
 }
 
 void fd_bcast_f16(const uint16_t *x, uint16_t *y, size_t n, const fd_bcast *b,
                   const fd_op_f16 *op, int nthreads)
 {
-    const fd_variant_kernels *k = variants();
-    FD_PARALLEL(n, nthreads, k->bcast_f16(x + start, y + start, len, start, b, op));
+    RUN(bcast_f16, n, nthreads, .x = x, .y = y, .b = b, .op = op);
 }
 
 void fd_gauss_f16(const uint16_t *x, uint16_t *y, size_t n, uint64_t offset, const fd_stream *s,
                   double sigma, int nthreads)
 {
-    const fd_variant_kernels *k = variants();
-    FD_PARALLEL(n, nthreads, k->gauss_f16(x + start, y + start, len, offset + start, s, sigma));
+    RUN(gauss_f16, n, nthreads, .x = x, .y = y, .offset = offset, .s = s, .sigma = sigma);
 }
 
 void fd_box_muller_pair(uint32_t w0, uint32_t w1, double z[2])

@@ -95,8 +95,6 @@ const fd_variant_kernels *fd_variants_avx512(void);
 int fd_cpu_level(void);          /* highest level this CPU and build support */
 int fd_set_level(int level);     /* 0 on success, -1 if level > fd_cpu_level() */
 int fd_get_level(void);
-int fd_have_openmp(void);
-int fd_default_threads(void);    /* omp_get_max_threads(): honours OMP_NUM_THREADS */
 
 void fd_forward_f32(const float *x, float *y, uint8_t *bits, size_t n, uint64_t offset,
                     const fd_stream *s, float scale, int nthreads);

@@ -46,7 +46,7 @@ def test_set_simd_level_rejects_unknown_and_unavailable():
 def test_omp_num_threads_is_honoured():
     result = run_python("import fastdrop; print(fastdrop.get_num_threads())", OMP_NUM_THREADS="3")
     assert result.returncode == 0, result.stderr
-    expected = "3" if fastdrop._kernels.have_openmp() else "1"
+    expected = "3" if fastdrop._kernels.have_threads() else "1"
     assert result.stdout.strip() == expected
 
 
@@ -83,3 +83,57 @@ def test_concurrent_calls_from_python_threads():
         w.join()
     for r in results:
         np.testing.assert_array_equal(r, expected)
+
+
+def test_many_python_threads_share_the_pool():
+    # Calls made while the pool serves another thread run on their caller; all must be exact.
+    from concurrent.futures import ThreadPoolExecutor
+
+    fastdrop.set_num_threads(2)
+    try:
+        x = np.random.default_rng(1).standard_normal(2**19 + 3).astype(np.float32)
+
+        def work(seed):
+            return seed, fastdrop.dropout(x, 0.3, seed=seed, stream=seed, offset=seed)
+
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(work, range(12)))
+        for seed, y in results[::5]:
+            expected = fastdrop.reference.dropout(x, 0.3, seed=seed, stream=seed, offset=seed)
+            np.testing.assert_array_equal(y, expected)
+        baseline = {seed: fastdrop.dropout(x, 0.3, seed=seed, stream=seed, offset=seed)
+                    for seed, _ in results}
+        for seed, y in results:
+            np.testing.assert_array_equal(y, baseline[seed])
+    finally:
+        fastdrop.set_num_threads(None)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_thread_pool_survives_fork():
+    fastdrop.set_num_threads(2)
+    try:
+        x = np.random.default_rng(2).standard_normal(2**20).astype(np.float32)
+        expected = fastdrop.dropout(x, 0.5, seed=5)  # the pool is running in the parent now
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: the pool's threads did not survive the fork; it must restart
+            try:
+                y = fastdrop.dropout(x, 0.5, seed=5)
+                os.write(write_end, b"ok" if np.array_equal(y, expected) else b"bad")
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        import select
+
+        ready, _, _ = select.select([read_end], [], [], 60)
+        answer = os.read(read_end, 2) if ready else b"hung"
+        os.close(read_end)
+        if answer == b"hung":
+            import signal
+
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        assert answer == b"ok"
+    finally:
+        fastdrop.set_num_threads(None)
