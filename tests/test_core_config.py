@@ -110,6 +110,7 @@ def test_many_python_threads_share_the_pool():
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.filterwarnings("ignore:os.fork")  # other libraries' threads; the child uses none
 def test_thread_pool_survives_fork():
     fastdrop.set_num_threads(2)
     try:
