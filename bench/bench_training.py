@@ -206,22 +206,29 @@ def main(rounds=ROUNDS, clock=time.perf_counter):
             fastdrop.set_num_threads(saved)
 
     steps["dropout@1t"] = dropout_one_thread
+    phases = [steps]
     try:
         import torch
     except ImportError:
         torch = None
     if torch is not None:
-        steps["torch_plain"] = torch_step(torch, False)
-        steps["torch_dropout"] = torch_step(torch, True)
-    times = {name: [] for name in steps}
-    for name, step in steps.items():
-        for _ in range(3):
-            step()
-    for _ in range(rounds):
-        for name, step in steps.items():
-            start = clock()
-            step()
-            times[name].append(clock() - start)
+        # a phase of its own: torch's OpenMP workers keep spinning after each op and
+        # would slow down whichever fastdrop step ran next
+        phases.append({"torch_plain": torch_step(torch, False),
+                       "torch_dropout": torch_step(torch, True)})
+    times = {}
+    for phase in phases:
+        names = list(phase)
+        for name in names:
+            times[name] = []
+            for _ in range(3):
+                phase[name]()
+        for r in range(rounds):
+            for k in range(len(names)):  # rotate the order so no variant always follows another
+                name = names[(r + k) % len(names)]
+                start = clock()
+                phase[name]()
+                times[name].append(clock() - start)
     medians = {name: float(np.median(t)) for name, t in times.items()}
     print(f"one training step, {'-'.join(map(str, SIZES))}, batch {BATCH}, float32, "
           f"SGD momentum; kernels {fastdrop.simd_level()}, {fastdrop.get_num_threads()} thread(s); "
