@@ -1,11 +1,19 @@
 """`fastdrop demo` end to end, on a narrow network so it takes a moment."""
 
-from fastdrop import cli, demo
+import argparse
+
+from fastdrop import demo
+
+
+def run_demo(argv):
+    parser = argparse.ArgumentParser(prog="fastdrop demo")
+    demo.add_arguments(parser)
+    return demo.run(parser.parse_args(argv))
 
 
 def test_demo_prints_the_table(monkeypatch, capsys):
     monkeypatch.setattr(demo, "SIZES", (784, 32, 32, 10))
-    assert cli.main(["demo", "--epochs", "2", "--mask", "per_batch", "--no-progress", "--seed", "3"]) == 0
+    assert run_demo(["--epochs", "2", "--mask", "per_batch", "--no-progress", "--seed", "3"]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("method"))
@@ -23,5 +31,5 @@ def test_demo_prints_the_table(monkeypatch, capsys):
 
 
 def test_demo_rejects_bad_epochs(capsys):
-    assert cli.main(["demo", "--epochs", "0", "--no-progress"]) == 2
+    assert run_demo(["--epochs", "0", "--no-progress"]) == 2
     assert "--epochs" in capsys.readouterr().err
