@@ -62,11 +62,6 @@ def _configurations(mask):
 
 
 def run(args):
-    from .datasets import load_mnist5k
-    from .model import build_mlp
-    from .optim import SGD, ExponentialLR
-    from .train import evaluate, fit
-
     epochs = args.epochs if args.epochs is not None else (FULL_EPOCHS if args.full else DEFAULT_EPOCHS)
     if epochs < 1:
         print("fastdrop demo: --epochs must be at least 1", file=sys.stderr)
@@ -74,7 +69,20 @@ def run(args):
     if args.threads < 1:
         print("fastdrop demo: --threads must be at least 1", file=sys.stderr)
         return 2
+    previous_threads = fastdrop.get_num_threads()
     fastdrop.set_num_threads(args.threads)
+    try:
+        return _train_and_report(args, epochs)
+    finally:
+        fastdrop.set_num_threads(previous_threads)
+
+
+def _train_and_report(args, epochs):
+    from .datasets import load_mnist5k
+    from .model import build_mlp
+    from .optim import SGD, ExponentialLR
+    from .train import evaluate, fit
+
     X_train, y_train, X_test, y_test = load_mnist5k()
     schedule_text = "constant" if args.full else f"decaying to {FINAL_LR_FACTOR:g}x"
     print(f"fastdrop {fastdrop.__version__} demo: MLP {'-'.join(map(str, SIZES))} (ReLU, float32) on the "

@@ -2,13 +2,19 @@
 
 import argparse
 
+import fastdrop
 from fastdrop import demo
 
 
 def run_demo(argv):
     parser = argparse.ArgumentParser(prog="fastdrop demo")
     demo.add_arguments(parser)
-    return demo.run(parser.parse_args(argv))
+    threads = fastdrop.get_num_threads()
+    try:
+        return demo.run(parser.parse_args(argv))
+    finally:
+        assert fastdrop.get_num_threads() == threads  # the demo puts the thread count back
+        fastdrop.set_num_threads(None)
 
 
 def test_demo_prints_the_table(monkeypatch, capsys):
