@@ -39,10 +39,10 @@ def add_arguments(parser):
     parser.add_argument("--mask", choices=("per_sample", "per_batch"), default="per_sample",
                         help="per_batch adds a row with one dropout mask per minibatch "
                              "next to per-example dropout")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="threads for the dropout kernels (default 1: BLAS already uses every "
-                             "core for the matrix products, and a minibatch's dropout is too small "
-                             "to gain from more)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for the dropout kernels (default: fastdrop's own, "
+                             "OMP_NUM_THREADS or every core; a minibatch's dropout is below the "
+                             "size where the kernels share work out anyway)")
     parser.add_argument("--no-progress", dest="progress", action="store_false",
                         help="do not show per-epoch progress")
 
@@ -66,9 +66,11 @@ def run(args):
     if epochs < 1:
         print("fastdrop demo: --epochs must be at least 1", file=sys.stderr)
         return 2
-    if args.threads < 1:
+    if args.threads is not None and args.threads < 1:
         print("fastdrop demo: --threads must be at least 1", file=sys.stderr)
         return 2
+    if args.threads is None:
+        return _train_and_report(args, epochs)
     previous_threads = fastdrop.get_num_threads()
     fastdrop.set_num_threads(args.threads)
     try:

@@ -561,3 +561,24 @@ class Sigmoid(_Activation):
         derivative = np.subtract(y.dtype.type(1), y)
         derivative *= y
         return np.multiply(grad, derivative, out=out)
+
+
+# The variant layers (channel, time-locked, Gaussian, alpha dropout, DropConnect) live in
+# fastdrop.variant_layers, which builds on this module; they are reachable from here too,
+# imported on first use so that neither module has to import the other at load time.
+_VARIANT_LAYERS = ("ChannelDropout", "Dropout1d", "Dropout2d", "Dropout3d", "SpatialDropout1D",
+                   "SpatialDropout2D", "SpatialDropout3D", "TimeLockedDropout",
+                   "VariationalDropout", "GaussianDropout", "AlphaDropout", "FeatureAlphaDropout",
+                   "DropConnectDense")
+
+
+def __getattr__(name):
+    if name in _VARIANT_LAYERS:
+        from . import variant_layers
+
+        return getattr(variant_layers, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_VARIANT_LAYERS))

@@ -451,3 +451,15 @@ def test_loss_bad_labels():
         loss.forward(logits, np.array([0, 1]))
     with pytest.raises(ValueError, match="2-D"):
         loss.forward(np.zeros(4), np.array([0]))
+
+
+def test_variant_layers_are_reachable_from_fastdrop_layers():
+    import fastdrop.layers as layers
+    import fastdrop.variant_layers as variant_layers
+
+    assert set(layers._VARIANT_LAYERS) == set(variant_layers.__all__)
+    for name in layers._VARIANT_LAYERS:
+        assert getattr(layers, name) is getattr(variant_layers, name)
+        assert name in dir(layers)
+    with pytest.raises(AttributeError, match="NoSuchLayer"):
+        layers.NoSuchLayer
