@@ -5,6 +5,7 @@ before any C code runs; arrays reach the kernels as 1-D C-contiguous views, and 
 input or output that is not C-contiguous goes through a contiguous copy, so the
 element order is always the logical C order of DESIGN.md §2.
 """
+import math
 import os
 import warnings
 from types import SimpleNamespace
@@ -121,7 +122,7 @@ def _eval_output(x, keep_prob, inverted, out):
 # bad input) to these.
 
 def _size_of(shape):
-    return int(np.prod(shape, dtype=object)) if shape else 1
+    return math.prod(shape)  # Python ints: exact for any shape
 
 
 def _sample_bits(size, call):
@@ -133,9 +134,9 @@ def _sample_bits(size, call):
 
 def _sampled_mask(shape, call, scale=None):
     size = _size_of(shape)
-    return Mask(_sample_bits(size, call), shape, call.keep_prob,
-                call.scale if scale is None else scale,
-                seed=call.key, stream=call.stream, offset=call.offset)
+    return Mask._from_kernels(_sample_bits(size, call), shape, size, call.keep_prob,
+                              call.scale if scale is None else scale,
+                              call.key, call.stream, call.offset)
 
 
 def sample_mask(shape, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset=0,

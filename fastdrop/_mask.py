@@ -1,4 +1,5 @@
 """`fastdrop.Mask`: a dropout mask stored as 1 bit per element (DESIGN.md §4, §7)."""
+import math
 import numbers
 
 import numpy as np
@@ -22,7 +23,7 @@ class Mask:
 
     def __init__(self, bits, shape, keep_prob, scale, *, seed=None, stream=None, offset=None):
         shape = tuple(int(d) for d in shape)
-        size = int(np.prod(shape, dtype=object)) if shape else 1
+        size = math.prod(shape)
         if not isinstance(bits, np.ndarray) or bits.dtype != np.uint8 or bits.ndim != 1:
             raise TypeError("bits must be a 1-D uint8 numpy array")
         if bits.shape[0] != (size + 7) // 8:

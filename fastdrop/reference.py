@@ -88,7 +88,7 @@ def sample_mask(shape, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0
     """Sample a bit-packed Mask from (seed, stream, offset), of `shape` or of its noise shape."""
     shape = check_shape(shape)
     noise = check_noise_shape(noise_shape, shape)
-    size = int(np.prod(noise, dtype=object)) if noise else 1
+    size = math.prod(noise)
     call = DropoutCall(size, rate, keep_prob, seed, stream, offset)
     return _mask_of(call, noise, _keep(call, size))
 
@@ -158,7 +158,7 @@ def dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset
         y = _masked_scale(x, user.to_bool(), user.scale, out)
         return (y, user) if return_mask else y
     noise = check_noise_shape(noise_shape, x.shape)
-    size = int(np.prod(noise, dtype=object)) if noise else 1
+    size = math.prod(noise)
     call = DropoutCall(size, rate, keep_prob, seed if training else 0, stream, offset, inverted)
     if out is not None:
         check_out(out, x.shape, x.dtype)
@@ -190,7 +190,7 @@ def _alpha_keep(shape, rate, keep_prob, seed, stream, offset, noise_shape, mask,
         user = resolve_user_mask(mask, shape, rate, keep_prob)
         return user.to_bool(), user.keep_prob, user
     noise = check_noise_shape(noise_shape, shape)
-    size = int(np.prod(noise, dtype=object)) if noise else 1
+    size = math.prod(noise)
     call = DropoutCall(size, rate, keep_prob, seed if training else 0, stream, offset)
     if not training:
         return None, call.keep_prob, None
