@@ -292,7 +292,7 @@ def experiment_bagging(*, k=5, hidden=(256, 256), epochs=15, dropout_epochs=None
         [["one net, no dropout", 100 * single_error, single_time, _param_bytes(single) / 2**20],
          [f"bagging: mean of {k} bootstrap nets", 100 * bag_error, bag_time, bag_bytes / 2**20],
          [f"bagging: NWGM of the {k} nets", 100 * bag_geo_error, bag_time, bag_bytes / 2**20],
-         [f"  (its members: mean error)", 100 * float(np.mean(member_errors)), bag_time / max(k, 1),
+         ["  (its members: mean error)", 100 * float(np.mean(member_errors)), bag_time / max(k, 1),
           bag_bytes / max(k, 1) / 2**20],
          [f"one dropout net ({input_rate}/{hidden_rate})", 100 * dropout_error, dropout_time,
           _param_bytes(dropped) / 2**20]],

@@ -163,7 +163,26 @@ def _check_grad(grad, shape, dtype, layer):
 
 # -- dropout ----------------------------------------------------------------------------
 
-class Dropout(Layer):
+class NoiseSource:
+    """What every layer that draws random masks or noise shares (mixed into the layer).
+
+    ``keep_prob``; ``seed``, drawn once when None; ``step``, the k whose ``stream = k``
+    the next training forward uses (set it back to replay the same masks); and
+    ``dropout_seconds``, the time spent in dropout work, for the trainer's report.
+    """
+
+    def _init_noise(self, rate, keep_prob, seed):
+        self.keep_prob = resolve_keep_prob(rate, keep_prob)
+        self.seed = resolve_seed(seed)
+        self.step = 0
+        self.dropout_seconds = 0.0
+
+    @property
+    def rate(self):
+        return 1.0 - self.keep_prob
+
+
+class Dropout(NoiseSource, Layer):
     """Dropout of its input: ``y = x * m * s`` in training, deterministic in eval.
 
     ``inverted=True`` (default): ``s = 1/keep_prob`` in training, identity in eval.
@@ -173,17 +192,10 @@ class Dropout(Layer):
     """
 
     def __init__(self, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, inverted=True, store="bits"):
-        self.keep_prob = resolve_keep_prob(rate, keep_prob)
+        self._init_noise(rate, keep_prob, seed)
         self.inverted = _check_flag(inverted, "inverted")
         self.store = _check_choice(store, "store", STORE_MODES)
-        self.seed = resolve_seed(seed)
-        self.step = 0
-        self.dropout_seconds = 0.0
         self._cache = None
-
-    @property
-    def rate(self):
-        return 1.0 - self.keep_prob
 
     def forward(self, x, training=True):
         training = _check_flag(training, "training")
@@ -403,7 +415,7 @@ class Dense(Layer):
         return f"Dense({self.in_features}, {self.out_features}, dtype={self.W.dtype})"
 
 
-class DropoutDense(Dense):
+class DropoutDense(NoiseSource, Dense):
     """Inverted dropout on the input fused with an affine map: ``z = (x ⊙ m · s) @ W + b``.
 
     ``mask="per_sample"``: an independent mask per element of ``x`` (the dropout of
@@ -422,19 +434,10 @@ class DropoutDense(Dense):
 
     def __init__(self, in_features, out_features, rate=DEFAULT_RATE, *, keep_prob=None, seed=None,
                  mask="per_sample", init="he", dtype=np.float32):
-        keep = resolve_keep_prob(rate, keep_prob)
         self.mask = _check_choice(mask, "mask", MASK_MODES)
-        seed = resolve_seed(seed)
-        super().__init__(in_features, out_features, seed=seed, init=init, dtype=dtype)
-        self.keep_prob = keep
-        self.seed = seed
-        self.step = 0
-        self.dropout_seconds = 0.0
+        self._init_noise(rate, keep_prob, seed)
+        Dense.__init__(self, in_features, out_features, seed=self.seed, init=init, dtype=dtype)
         self._pending = None
-
-    @property
-    def rate(self):
-        return 1.0 - self.keep_prob
 
     @property
     def inverted(self):

@@ -26,8 +26,8 @@ import time
 import numpy as np
 
 from . import _core
-from ._args import DEFAULT_RATE, check_input, resolve_keep_prob, resolve_seed
-from .layers import Layer, Parameter
+from ._args import DEFAULT_RATE, check_input, resolve_seed
+from .layers import Layer, NoiseSource, Parameter
 
 __all__ = ["ChannelDropout", "Dropout1d", "Dropout2d", "Dropout3d", "SpatialDropout1D",
            "SpatialDropout2D", "SpatialDropout3D", "TimeLockedDropout", "VariationalDropout",
@@ -87,19 +87,12 @@ def _check_passes(h, passes, layer):
     return passes
 
 
-class _NoiseLayer(Layer):
-    """Shared machinery: keep_prob, seed, the step counter, eval mode, timing and backward."""
+class _NoiseLayer(NoiseSource, Layer):
+    """Shared machinery: eval mode, the per-step stream, timing and backward."""
 
     def __init__(self, rate, keep_prob, seed):
-        self.keep_prob = resolve_keep_prob(rate, keep_prob)
-        self.seed = resolve_seed(seed)
-        self.step = 0
-        self.dropout_seconds = 0.0
+        self._init_noise(rate, keep_prob, seed)
         self._cache = None
-
-    @property
-    def rate(self):
-        return 1.0 - self.keep_prob
 
     @property
     def inverted(self):
@@ -357,7 +350,7 @@ def _init_weights(in_features, out_features, init, rng, dtype):
     return np.ascontiguousarray(W, dtype=dtype)
 
 
-class DropConnectDense(Layer):
+class DropConnectDense(NoiseSource, Layer):
     """DropConnect (Wan et al. 2013): ``z = x @ (M ⊙ W) / keep_prob + b`` in training.
 
     ``W`` is ``(in, out)``, ``b`` ``(out,)`` (not masked).  ``mask="per_batch"``: one
@@ -373,24 +366,17 @@ class DropConnectDense(Layer):
                  mask="per_batch", init="he", dtype=np.float32):
         in_features = _check_int(in_features, "in_features", 1)
         out_features = _check_int(out_features, "out_features", 1)
-        self.keep_prob = resolve_keep_prob(rate, keep_prob)
+        self._init_noise(rate, keep_prob, seed)
         self.mask = _check_choice(mask, "mask", DROPCONNECT_MASKS)
         self.init = _check_choice(init, "init", INITS)
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype must be float32 or float64, got {dtype}")
-        self.seed = resolve_seed(seed)
         self.W = _init_weights(in_features, out_features, init, np.random.default_rng(self.seed), dtype)
         self.b = np.zeros(out_features, dtype=dtype)
         self.dW = np.zeros_like(self.W)
         self.db = np.zeros_like(self.b)
-        self.step = 0
-        self.dropout_seconds = 0.0
         self._cache = None
-
-    @property
-    def rate(self):
-        return 1.0 - self.keep_prob
 
     @property
     def inverted(self):

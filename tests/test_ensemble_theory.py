@@ -4,7 +4,6 @@ Masks and their probabilities, NWGM vs arithmetic mean, Baldi & Sadowski's sigmo
 example, expectation matching through an affine map, and the marginalised dropout
 objective of linear regression (Srivastava et al. 2014, §9.1).
 """
-import itertools
 import math
 
 import numpy as np

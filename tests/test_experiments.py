@@ -4,7 +4,6 @@ Each experiment's core function runs with a one-hidden-layer net of 16 units, a 
 hundred training digits and one or two epochs, and its numbers are checked for what
 must hold whatever the training noise (exact identities, consistency between tables).
 """
-import importlib.util
 
 import numpy as np
 import pytest
