@@ -102,18 +102,27 @@ cdef inline size_t mask_bytes(size_t n) noexcept nogil:
     return (n + 7) // 8
 
 
+cdef int check_same_length(size_t n, Py_ssize_t ny) except -1:
+    if <size_t>ny != n:
+        raise ValueError("x and y differ in length")
+    return 0
+
+
+cdef uint8_t *optional_bits(uint8_t[::1] bits, size_t n) except? NULL:
+    """Where a forward stores its mask: NULL for none; a buffer too short is an error."""
+    if bits is None:
+        return NULL
+    if <size_t>bits.shape[0] < mask_bytes(n):
+        raise ValueError("bits is too short for the array")
+    return &bits[0] if n > 0 else NULL
+
+
 def forward(const floating[::1] x, floating[::1] y, uint8_t[::1] bits, uint64_t offset,
             uint64_t key, uint64_t stream, uint64_t threshold, double scale, int nthreads):
     """y = kept ? x * scale : +0.0, sampling the mask and, if bits is not None, storing it."""
     cdef size_t n = x.shape[0]
-    if <size_t>y.shape[0] != n:
-        raise ValueError("x and y differ in length")
-    cdef uint8_t *bits_ptr = NULL
-    if bits is not None:
-        if <size_t>bits.shape[0] < mask_bytes(n):
-            raise ValueError("bits is too short for the array")
-        if n > 0:
-            bits_ptr = &bits[0]
+    check_same_length(n, y.shape[0])
+    cdef uint8_t *bits_ptr = optional_bits(bits, n)
     cdef fd_stream s = make_stream(key, stream, threshold, n, offset, nthreads)
     if n == 0:
         return
@@ -140,8 +149,7 @@ def apply(const floating[::1] x, floating[::1] y, const uint8_t[::1] bits not No
           double scale, int nthreads):
     """y = bit set ? x * scale : +0.0."""
     cdef size_t n = x.shape[0]
-    if <size_t>y.shape[0] != n:
-        raise ValueError("x and y differ in length")
+    check_same_length(n, y.shape[0])
     if <size_t>bits.shape[0] < mask_bytes(n):
         raise ValueError("bits is too short for the array")
     if nthreads < 1:
@@ -164,14 +172,8 @@ def forward_op(const kernel_t[::1] x, kernel_t[::1] y, uint8_t[::1] bits, uint64
 
     uint16_t arrays are float16 data, computed with the float32 constants."""
     cdef size_t n = x.shape[0]
-    if <size_t>y.shape[0] != n:
-        raise ValueError("x and y differ in length")
-    cdef uint8_t *bits_ptr = NULL
-    if bits is not None:
-        if <size_t>bits.shape[0] < mask_bytes(n):
-            raise ValueError("bits is too short for the array")
-        if n > 0:
-            bits_ptr = &bits[0]
+    check_same_length(n, y.shape[0])
+    cdef uint8_t *bits_ptr = optional_bits(bits, n)
     cdef fd_stream s = make_stream(key, stream, threshold, n, offset, nthreads)
     cdef fd_op_f32 op32
     cdef fd_op_f64 op64
@@ -200,8 +202,7 @@ def bcast(const kernel_t[::1] x, kernel_t[::1] y, const uint8_t[::1] bits not No
     form is below nbits, and the array holds exactly prod(dims) * run * period elements.
     """
     cdef size_t n = x.shape[0]
-    if <size_t>y.shape[0] != n:
-        raise ValueError("x and y differ in length")
+    check_same_length(n, y.shape[0])
     if <size_t>bits.shape[0] < mask_bytes(nbits):
         raise ValueError("bits is too short for the mask")
     if len(dims) != len(strides) or len(dims) > FD_MAX_DIMS:
@@ -250,8 +251,7 @@ def gauss(const kernel_t[::1] x, kernel_t[::1] y, uint64_t offset, uint64_t key,
     """y = x * eps, eps = 1 + sigma * z in x's precision, z the Box-Muller normal of each
     element's counter (DESIGN.md §7.2)."""
     cdef size_t n = x.shape[0]
-    if <size_t>y.shape[0] != n:
-        raise ValueError("x and y differ in length")
+    check_same_length(n, y.shape[0])
     cdef fd_stream s = make_stream(key, stream, 0, n, offset, nthreads)
     if n == 0:
         return
@@ -267,16 +267,14 @@ def gauss(const kernel_t[::1] x, kernel_t[::1] y, uint64_t offset, uint64_t key,
 
 def f32_to_f16(const float[::1] x, uint16_t[::1] y):
     """The scalar C float32 -> float16 rounding, for its tests."""
-    if y.shape[0] != x.shape[0]:
-        raise ValueError("x and y differ in length")
+    check_same_length(x.shape[0], y.shape[0])
     if x.shape[0]:
         fd_f32_to_f16_array(&x[0], &y[0], x.shape[0])
 
 
 def f16_to_f32(const uint16_t[::1] x, float[::1] y):
     """The scalar C float16 -> float32 widening, for its tests."""
-    if y.shape[0] != x.shape[0]:
-        raise ValueError("x and y differ in length")
+    check_same_length(x.shape[0], y.shape[0])
     if x.shape[0]:
         fd_f16_to_f32_array(&x[0], &y[0], x.shape[0])
 
