@@ -23,12 +23,32 @@ from ._mask import Mask
 SIMD_LEVELS = ("scalar", "avx2", "avx512")
 
 
-
 # -- configuration ----------------------------------------------------------------------
+#
+# FASTDROP_SIMD caps the level as if the CPU had nothing above it: the kernels run at
+# that level and nothing (tests, benchmarks) can select a higher one.  That is how a
+# machine without AVX-512 (or without AVX2) is reproduced on one that has it.
+
+def _level_cap():
+    cpu = _kernels.cpu_level()
+    forced = os.environ.get("FASTDROP_SIMD", "").strip().lower()
+    if not forced:
+        return cpu
+    if forced not in SIMD_LEVELS:
+        raise ValueError(f"FASTDROP_SIMD must be one of {SIMD_LEVELS}, got {forced!r}")
+    if SIMD_LEVELS.index(forced) > cpu:
+        warnings.warn(f"FASTDROP_SIMD={forced} is above what this CPU has; "
+                      f"using {SIMD_LEVELS[cpu]}", RuntimeWarning, stacklevel=3)
+        return cpu
+    return SIMD_LEVELS.index(forced)
+
+
+_MAX_LEVEL = _level_cap()
+
 
 def cpu_simd_levels():
-    """The SIMD levels this CPU (and build) can run, lowest first."""
-    return SIMD_LEVELS[:_kernels.cpu_level() + 1]
+    """The SIMD levels the kernels can run here (CPU, build, FASTDROP_SIMD), lowest first."""
+    return SIMD_LEVELS[:_MAX_LEVEL + 1]
 
 
 def simd_level():
@@ -41,27 +61,13 @@ def set_simd_level(name):
     if name not in SIMD_LEVELS:
         raise ValueError(f"SIMD level must be one of {SIMD_LEVELS}, got {name!r}")
     level = SIMD_LEVELS.index(name)
-    if level > _kernels.cpu_level():
-        raise ValueError(f"SIMD level {name!r} is not available on this CPU "
-                         f"(it has {cpu_simd_levels()[-1]!r})")
+    if level > _MAX_LEVEL:
+        raise ValueError(f"SIMD level {name!r} is not available here (the CPU, or "
+                         f"FASTDROP_SIMD, allows up to {cpu_simd_levels()[-1]!r})")
     _kernels.set_level(level)
 
 
-def _init_simd_from_environment():
-    _kernels.set_level(_kernels.cpu_level())
-    forced = os.environ.get("FASTDROP_SIMD", "").strip().lower()
-    if not forced:
-        return
-    if forced not in SIMD_LEVELS:
-        raise ValueError(f"FASTDROP_SIMD must be one of {SIMD_LEVELS}, got {forced!r}")
-    if SIMD_LEVELS.index(forced) > _kernels.cpu_level():
-        warnings.warn(f"FASTDROP_SIMD={forced} is above what this CPU has; "
-                      f"using {cpu_simd_levels()[-1]}", RuntimeWarning, stacklevel=3)
-        return
-    set_simd_level(forced)
-
-
-_init_simd_from_environment()
+set_simd_level(SIMD_LEVELS[_MAX_LEVEL])
 
 
 # -- array plumbing -----------------------------------------------------------------------

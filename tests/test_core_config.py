@@ -138,3 +138,14 @@ def test_thread_pool_survives_fork():
         assert answer == b"ok"
     finally:
         fastdrop.set_num_threads(None)
+
+
+def test_environment_caps_the_levels_tests_and_benchmarks_can_select():
+    code = ("import fastdrop, fastdrop._core as c\n"
+            "print(','.join(c.cpu_simd_levels()))\n"
+            "try:\n    c.set_simd_level('avx2')\nexcept ValueError as e:\n    print('refused')\n")
+    result = run_python(code, FASTDROP_SIMD="scalar")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.split()
+    assert lines[0] == "scalar"
+    assert lines[1:] == ["refused"]
