@@ -1,10 +1,10 @@
 """Build the fastdrop extension: Cython bindings in fastdrop/, C kernels in src/.
 
 One set of flags builds every SIMD level: the AVX2 and AVX-512 sources wrap their code
-in compiler target regions and are chosen at run time, so the build never uses
--march=native and the wheel runs on any x86-64 (or any other) CPU.  Large arrays are shared out
-to a small POSIX-thread pool (src/threads.c); where there is none (Windows) the kernels
-run serially.
+in compiler target regions and are chosen at run time, so the build never targets the
+build machine's own CPU and the wheel runs on any x86-64 (or any other) CPU.  Large
+arrays are shared out to a small POSIX-thread pool (src/threads.c); where there is none
+(Windows) the kernels run serially.
 """
 import glob
 import os
