@@ -156,12 +156,8 @@ def test_fastdrop_step(benchmark, variant):
 
 
 def test_fastdrop_dropout_one_kernel_thread(benchmark):
-    saved = getattr(fastdrop._core, "_num_threads", None)
-    fastdrop.set_num_threads(1)
-    try:
+    with fastdrop.config.threads(1):
         _run(benchmark, "dropout@1t", fastdrop_step("dropout"), threads=1, simd=fastdrop.simd_level())
-    finally:
-        fastdrop.set_num_threads(saved)
 
 
 @pytest.mark.parametrize("dropout", [False, True], ids=["torch_plain", "torch_dropout"])
@@ -195,15 +191,11 @@ def main(rounds=ROUNDS, clock=time.perf_counter):
     and --cpu for ratios that other processes do not distort.
     """
     steps = {name: fastdrop_step(name) for name in VARIANTS}
-    saved = getattr(fastdrop._core, "_num_threads", None)
     one_thread = fastdrop_step("dropout")
 
     def dropout_one_thread():
-        fastdrop.set_num_threads(1)
-        try:
+        with fastdrop.config.threads(1):
             one_thread()
-        finally:
-            fastdrop.set_num_threads(saved)
 
     steps["dropout@1t"] = dropout_one_thread
     phases = [steps]

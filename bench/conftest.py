@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 import fastdrop
-from fastdrop import _core
+from fastdrop import config
 from fastdrop.benchmark import parse_sizes, parse_threads
 
 DEFAULT_BENCH_SIZES = "10,16,20,24"
@@ -49,7 +49,7 @@ def bench_sizes():
 
 
 def bench_levels():
-    available = list(_core.cpu_simd_levels())
+    available = list(config.available_simd_levels())
     text = os.environ.get("FASTDROP_BENCH_LEVELS", "").strip()
     if not text:
         return available
@@ -101,21 +101,17 @@ def pytest_generate_tests(metafunc):
 @pytest.fixture
 def simd_level(request):
     saved = fastdrop.simd_level()
-    _core.set_simd_level(request.param)
+    config.set_simd_level(request.param)
     try:
         yield request.param
     finally:
-        _core.set_simd_level(saved)
+        config.set_simd_level(saved)
 
 
 @pytest.fixture
 def num_threads(request):
-    saved = getattr(_core, "_num_threads", None)  # None: fastdrop's own default
-    fastdrop.set_num_threads(request.param)
-    try:
+    with config.threads(request.param):
         yield request.param
-    finally:
-        fastdrop.set_num_threads(saved)
 
 
 class BenchArrays:

@@ -7,7 +7,8 @@ See DESIGN.md for the contract: the random stream, mask format and numerics.
 from . import reference
 from ._core import (alpha_dropout, alpha_dropout_backward, apply_mask, dropout,
                     dropout_backward, gaussian_dropout, gaussian_dropout_backward,
-                    get_num_threads, sample_mask, set_num_threads, simd_level)
+                    sample_mask)
+from .config import get_num_threads, set_num_threads, simd_level
 from ._mask import Mask
 
 __version__ = "0.1.0"

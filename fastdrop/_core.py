@@ -6,8 +6,6 @@ input or output that is not C-contiguous goes through a contiguous copy, so the
 element order is always the logical C order of DESIGN.md §2.
 """
 import math
-import os
-import warnings
 from types import SimpleNamespace
 
 import numpy as np
@@ -19,56 +17,6 @@ from ._args import (DEFAULT_RATE, FLOAT16, DropoutCall, alpha_constants, alpha_o
                     check_shape, check_training_flag, gaussian_noise_dtype, gaussian_sigma,
                     kernel_constant, resolve_user_mask)
 from ._mask import Mask
-
-SIMD_LEVELS = ("scalar", "avx2", "avx512")
-
-
-# -- configuration ----------------------------------------------------------------------
-#
-# FASTDROP_SIMD caps the level as if the CPU had nothing above it: the kernels run at
-# that level and nothing (tests, benchmarks) can select a higher one.  That is how a
-# machine without AVX-512 (or without AVX2) is reproduced on one that has it.
-
-def _level_cap():
-    cpu = _kernels.cpu_level()
-    forced = os.environ.get("FASTDROP_SIMD", "").strip().lower()
-    if not forced:
-        return cpu
-    if forced not in SIMD_LEVELS:
-        raise ValueError(f"FASTDROP_SIMD must be one of {SIMD_LEVELS}, got {forced!r}")
-    if SIMD_LEVELS.index(forced) > cpu:
-        warnings.warn(f"FASTDROP_SIMD={forced} is above what this CPU has; "
-                      f"using {SIMD_LEVELS[cpu]}", RuntimeWarning, stacklevel=3)
-        return cpu
-    return SIMD_LEVELS.index(forced)
-
-
-_MAX_LEVEL = _level_cap()
-
-
-def cpu_simd_levels():
-    """The SIMD levels the kernels can run here (CPU, build, FASTDROP_SIMD), lowest first."""
-    return SIMD_LEVELS[:_MAX_LEVEL + 1]
-
-
-def simd_level():
-    """The SIMD level the kernels run: "avx512", "avx2" or "scalar"."""
-    return SIMD_LEVELS[_kernels.get_level()]
-
-
-def set_simd_level(name):
-    """Run the kernels at `name` (no higher than the CPU has); for tests and benchmarks."""
-    if name not in SIMD_LEVELS:
-        raise ValueError(f"SIMD level must be one of {SIMD_LEVELS}, got {name!r}")
-    level = SIMD_LEVELS.index(name)
-    if level > _MAX_LEVEL:
-        raise ValueError(f"SIMD level {name!r} is not available here (the CPU, or "
-                         f"FASTDROP_SIMD, allows up to {cpu_simd_levels()[-1]!r})")
-    _kernels.set_level(level)
-
-
-set_simd_level(SIMD_LEVELS[_MAX_LEVEL])
-
 
 # -- array plumbing -----------------------------------------------------------------------
 
@@ -431,5 +379,3 @@ _kernels._register_general(SimpleNamespace(
 dropout = _kernels.dropout
 apply_mask = _kernels.apply_mask
 dropout_backward = _kernels.dropout_backward
-get_num_threads = _kernels.get_num_threads
-set_num_threads = _kernels.set_num_threads

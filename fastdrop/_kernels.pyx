@@ -344,7 +344,7 @@ from ._mask import Mask
 cnp.import_array()
 
 cdef object _general = None       # fastdrop._core, registered at its import
-cdef int _num_threads = 0         # 0: the OpenMP default (OMP_NUM_THREADS)
+cdef int _num_threads = 0         # 0: never set; the default is fd_default_threads()
 cdef object _ndarray = np.ndarray
 cdef object _default_rate = DEFAULT_RATE
 cdef object _Mask = Mask
@@ -372,6 +372,11 @@ def set_num_threads(n):
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     _num_threads = min(int(n), 1 << 16)
+
+
+def num_threads_setting():
+    """The value given to set_num_threads, or None where it was never set (or reset)."""
+    return _num_threads if _num_threads > 0 else None
 
 
 cdef inline int threads() noexcept:

@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 import fastdrop
-from fastdrop import _core
+from fastdrop import config as fd_config
 
 MAX_EXPONENT = 28
 EXPONENT_LIMIT = 40           # a bare integer up to this is an exponent, above it a size
@@ -402,10 +402,10 @@ def make_call(case, data, peers):
 def _configure(case, default_threads, default_level):
     if case.threads is None:
         fastdrop.set_num_threads(default_threads)
-        _core.set_simd_level(default_level)
+        fd_config.set_simd_level(default_level)
     else:
         fastdrop.set_num_threads(case.threads)
-        _core.set_simd_level(case.simd)
+        fd_config.set_simd_level(case.simd)
 
 
 def _time_round(call, inner):
@@ -843,24 +843,22 @@ def _figure_class():
 def benchmark(config, progress_stream=None):
     """Run the benchmark described by `config`; returns the report dict (also JSON-ready)."""
     default_threads = fastdrop.get_num_threads()
-    saved_threads = getattr(_core, "_num_threads", None)
     default_level = fastdrop.simd_level()
-    levels = list(_core.cpu_simd_levels())
+    levels = list(fd_config.available_simd_levels())
     peers = load_peers(config)
     groups = plan_groups(config, default_level, levels, peers)
     total = sum(len(cases) * (config.rounds + 1) for _, _, cases in groups)
     progress = Progress(total, config.progress, progress_stream)
     started = time.time()
     try:
-        for dtype, size, cases in groups:
-            data = GroupData(dtype, size, peers)
-            time_group(cases, data, peers, config.rounds, progress, default_threads,
-                       default_level)
-            del data
+        with fd_config.threads(default_threads), fd_config.simd(default_level):
+            for dtype, size, cases in groups:
+                data = GroupData(dtype, size, peers)
+                time_group(cases, data, peers, config.rounds, progress, default_threads,
+                           default_level)
+                del data
     finally:
         progress.close()
-        fastdrop.set_num_threads(saved_threads)
-        _core.set_simd_level(default_level)
     results = [case_result(case) for _, _, cases in groups for case in cases]
     meta = {
         "fastdrop": fastdrop.__version__, "numpy": np.__version__,

@@ -14,6 +14,7 @@ import sys
 import time
 
 import fastdrop
+from fastdrop import config
 
 DEFAULT_EPOCHS = 20
 FULL_EPOCHS = 100
@@ -71,12 +72,8 @@ def run(args):
         return 2
     if args.threads is None:
         return _train_and_report(args, epochs)
-    previous_threads = fastdrop.get_num_threads()
-    fastdrop.set_num_threads(args.threads)
-    try:
+    with config.threads(args.threads):
         return _train_and_report(args, epochs)
-    finally:
-        fastdrop.set_num_threads(previous_threads)
 
 
 def _train_and_report(args, epochs):

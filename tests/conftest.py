@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 import fastdrop
-from fastdrop import _core
+from fastdrop import config
 
-SIMD_LEVELS = _core.cpu_simd_levels()
+SIMD_LEVELS = config.available_simd_levels()
 THREAD_COUNTS = (1, 2, 3)
 
 
@@ -14,9 +14,9 @@ THREAD_COUNTS = (1, 2, 3)
 def simd(request):
     """Run the test with the kernels forced to one SIMD level."""
     previous = fastdrop.simd_level()
-    _core.set_simd_level(request.param)
+    config.set_simd_level(request.param)
     yield request.param
-    _core.set_simd_level(previous)
+    config.set_simd_level(previous)
 
 
 @pytest.fixture(params=THREAD_COUNTS)

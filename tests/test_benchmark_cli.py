@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import fastdrop
-from fastdrop import _core, benchmark
+from fastdrop import benchmark, config
 
 TINY = ["--sizes", "6,8", "--rounds", "2", "--no-peers", "--no-progress"]
 
@@ -66,7 +66,7 @@ def test_json_has_meta_results_ratios_growth(tiny_report):
     assert meta["rounds"] == 2
     assert meta["target_size"] == 256  # 2^24 not measured: the largest size stands in
     assert meta["peers"] == {}
-    assert meta["cpu_simd_levels"] == list(_core.cpu_simd_levels())
+    assert meta["cpu_simd_levels"] == list(config.available_simd_levels())
     assert meta["command"].startswith("fastdrop bench --sizes 6,8 ")
 
 
@@ -252,12 +252,13 @@ def test_ratio_marks_pass_and_miss():
 
 def test_run_restores_threads_and_simd_level(fast_rounds, capsys):
     level_before = fastdrop.simd_level()
-    threads_before = getattr(_core, "_num_threads", None)
+    fastdrop.set_num_threads(None)
+    threads_before = fastdrop._kernels.num_threads_setting()
     args = bench_parser().parse_args(["--sizes", "6", "--dtype", "float64", "--rounds", "1",
                                       "--threads", "1,3", "--no-peers", "--no-progress"])
     assert benchmark.run(args) == 0
     assert fastdrop.simd_level() == level_before
-    assert getattr(_core, "_num_threads", None) == threads_before
+    assert fastdrop._kernels.num_threads_setting() == threads_before is None
     out = capsys.readouterr().out
     assert "3 threads" in out and "NOTE: fewer than 7 rounds" in out
 
@@ -406,7 +407,7 @@ def test_bench_suite_runs_once_per_case_at_a_tiny_size():
     pytest.importorskip("pytest_benchmark")
     done = run_bench_suite("6", "-k", "not torch and not jax")
     assert done.returncode == 0, done.stdout + done.stderr
-    levels, threads = len(_core.cpu_simd_levels()), len({1, fastdrop.get_num_threads()})
+    levels, threads = len(config.available_simd_levels()), len({1, fastdrop.get_num_threads()})
     # per dtype: multiply, copyto, reference; forward x2 bits, apply, regenerate per level
     # and thread count; backward from mask per thread count; plus sample_mask once
     expected = 2 * (3 + 4 * levels * threads + threads) + levels * threads

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import fastdrop
-from fastdrop import _core
+from fastdrop import config
 
 
 def run_python(code, **env):
@@ -18,11 +18,11 @@ def run_python(code, **env):
 
 
 def test_default_level_is_the_best_the_cpu_has():
-    assert fastdrop.simd_level() == _core.cpu_simd_levels()[-1]
-    assert _core.cpu_simd_levels()[0] == "scalar"
+    assert fastdrop.simd_level() == config.available_simd_levels()[-1]
+    assert config.available_simd_levels()[0] == "scalar"
 
 
-@pytest.mark.parametrize("level", _core.cpu_simd_levels())
+@pytest.mark.parametrize("level", config.available_simd_levels())
 def test_environment_forces_a_level(level):
     result = run_python("import fastdrop; print(fastdrop.simd_level())", FASTDROP_SIMD=level)
     assert result.returncode == 0, result.stderr
@@ -37,10 +37,10 @@ def test_environment_rejects_unknown_level():
 
 def test_set_simd_level_rejects_unknown_and_unavailable():
     with pytest.raises(ValueError, match="SIMD level"):
-        _core.set_simd_level("neon")
-    if "avx512" not in _core.cpu_simd_levels():
+        config.set_simd_level("neon")
+    if "avx512" not in config.available_simd_levels():
         with pytest.raises(ValueError, match="not available"):
-            _core.set_simd_level("avx512")
+            config.set_simd_level("avx512")
 
 
 def test_omp_num_threads_is_honoured():
@@ -141,11 +141,26 @@ def test_thread_pool_survives_fork():
 
 
 def test_environment_caps_the_levels_tests_and_benchmarks_can_select():
-    code = ("import fastdrop, fastdrop._core as c\n"
-            "print(','.join(c.cpu_simd_levels()))\n"
+    code = ("import fastdrop, fastdrop.config as c\n"
+            "print(','.join(c.available_simd_levels()))\n"
             "try:\n    c.set_simd_level('avx2')\nexcept ValueError as e:\n    print('refused')\n")
     result = run_python(code, FASTDROP_SIMD="scalar")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.split()
     assert lines[0] == "scalar"
     assert lines[1:] == ["refused"]
+
+
+def test_threads_context_restores_the_unset_state_exactly():
+    fastdrop.set_num_threads(None)
+    default = fastdrop.get_num_threads()
+    with config.threads(default + 2):
+        assert fastdrop.get_num_threads() == default + 2
+    assert fastdrop._kernels.num_threads_setting() is None
+    fastdrop.set_num_threads(5)
+    try:
+        with config.threads(1):
+            assert fastdrop.get_num_threads() == 1
+        assert fastdrop._kernels.num_threads_setting() == 5
+    finally:
+        fastdrop.set_num_threads(None)

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastdrop
-from fastdrop import _kernels, reference
+from fastdrop import _kernels, config, reference
 from conftest import assert_bit_equal, assert_mask_equal
 
 DTYPES = [np.float32, np.float64]
@@ -223,10 +223,10 @@ def test_nan_and_inf_inputs_become_positive_zero_when_dropped(simd, dtype):
 def test_every_level_gives_the_same_bits(threads):
     x = data(123457, np.float32)
     results = []
-    for level in fastdrop._core.cpu_simd_levels():
-        fastdrop._core.set_simd_level(level)
+    for level in fastdrop.config.available_simd_levels():
+        fastdrop.config.set_simd_level(level)
         results.append(fastdrop.dropout(x, 0.25, seed=77, stream=5, offset=6, return_mask=True))
-    fastdrop._core.set_simd_level(fastdrop._core.cpu_simd_levels()[-1])
+    fastdrop.config.set_simd_level(fastdrop.config.available_simd_levels()[-1])
     for y, mask in results[1:]:
         assert_bit_equal(y, results[0][0])
         assert_mask_equal(mask, results[0][1])
@@ -237,9 +237,9 @@ def test_every_level_gives_the_same_bits(threads):
        offset=st.one_of(st.integers(0, 2**20), st.integers(2**63, 2**64 - 64001)),
        seed=st.integers(0, 2**64 - 1), stream=st.integers(0, 2**64 - 1),
        keep_prob=st.floats(0.0, 1.0), dtype=st.sampled_from(DTYPES),
-       level=st.sampled_from(fastdrop._core.cpu_simd_levels()))
+       level=st.sampled_from(fastdrop.config.available_simd_levels()))
 def test_random_calls_match_reference(shape, offset, seed, stream, keep_prob, dtype, level):
-    fastdrop._core.set_simd_level(level)
+    fastdrop.config.set_simd_level(level)
     try:
         x = np.random.default_rng(seed % 1000).standard_normal(shape).astype(dtype)
         kwargs = dict(keep_prob=keep_prob, seed=seed, stream=stream, offset=offset, return_mask=True)
@@ -248,4 +248,4 @@ def test_random_calls_match_reference(shape, offset, seed, stream, keep_prob, dt
         assert_bit_equal(y, y_ref)
         assert_mask_equal(mask, mask_ref)
     finally:
-        fastdrop._core.set_simd_level(fastdrop._core.cpu_simd_levels()[-1])
+        fastdrop.config.set_simd_level(fastdrop.config.available_simd_levels()[-1])

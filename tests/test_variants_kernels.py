@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastdrop
-from fastdrop import _core, _kernels, reference
+from fastdrop import _core, _kernels, config, reference
 from fastdrop._args import gaussian_sigma
 from conftest import assert_bit_equal, assert_mask_equal
 
@@ -296,13 +296,13 @@ def test_every_level_gives_the_same_bits(threads):
     x = cached_data((123457,), np.float32)
     x4 = x[:123456].reshape(8, 12, 643, 2)
     results = []
-    for level in _core.cpu_simd_levels():
-        _core.set_simd_level(level)
+    for level in config.available_simd_levels():
+        config.set_simd_level(level)
         results.append([fastdrop.gaussian_dropout(x, 0.25, seed=77, stream=5, offset=6),
                         fastdrop.gaussian_dropout(x.astype(np.float64), 0.25, seed=77),
                         fastdrop.alpha_dropout(x, 0.25, seed=77, offset=6),
                         fastdrop.dropout(x4, 0.25, seed=77, noise_shape=(8, 1, 1, 2))])
-    _core.set_simd_level(_core.cpu_simd_levels()[-1])
+    config.set_simd_level(config.available_simd_levels()[-1])
     for other in results[1:]:
         for a, b in zip(other, results[0]):
             assert_bit_equal(a, b)
@@ -312,10 +312,10 @@ def test_every_level_gives_the_same_bits(threads):
 @given(shape=st.lists(st.integers(1, 9), min_size=1, max_size=4).map(tuple),
        data_=st.data(), offset=st.integers(0, 2**20), seed=st.integers(0, 2**64 - 1),
        keep_prob=st.floats(0.0, 1.0), dtype=st.sampled_from(DTYPES),
-       level=st.sampled_from(_core.cpu_simd_levels()))
+       level=st.sampled_from(config.available_simd_levels()))
 def test_random_noise_shapes_match_reference(shape, data_, offset, seed, keep_prob, dtype, level):
     noise = tuple(data_.draw(st.sampled_from([1, n])) for n in shape)
-    _core.set_simd_level(level)
+    config.set_simd_level(level)
     try:
         x = np.random.default_rng(seed % 1000).standard_normal(shape).astype(dtype)
         kwargs = dict(keep_prob=keep_prob, seed=seed, offset=offset, noise_shape=noise,
@@ -329,7 +329,7 @@ def test_random_noise_shapes_match_reference(shape, data_, offset, seed, keep_pr
         assert_bit_equal(y, y_ref)
         assert_mask_equal(mask, mask_ref)
     finally:
-        _core.set_simd_level(_core.cpu_simd_levels()[-1])
+        config.set_simd_level(config.available_simd_levels()[-1])
 
 
 # -- float16 (§7.5) ---------------------------------------------------------------------------
