@@ -20,6 +20,8 @@ else:
     # -ffp-contract=off: a kept element is exactly x * s, never fused into something else.
     base_flags = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-Wall", "-Wno-unused-function"]
     threads = ["-pthread"]
+# A wheel needs no symbol table (FASTDROP_KEEP_SYMBOLS=1 keeps it, for debuggers and sanitizers).
+strip = ["-s"] if sys.platform.startswith("linux") and not os.environ.get("FASTDROP_KEEP_SYMBOLS") else []
 
 extension = Extension(
     "fastdrop._kernels",
@@ -27,7 +29,7 @@ extension = Extension(
     include_dirs=["src", np.get_include()],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     extra_compile_args=base_flags + threads,
-    extra_link_args=threads,
+    extra_link_args=threads + strip,
     depends=sorted(glob.glob("src/*.h")),
 )
 
