@@ -120,4 +120,3 @@ def format_table(results):
         lines.append(f"{name:38s} {100 * train_error:8.2f}% {100 * test_error:8.2f}% "
                      f"{seconds:6.1f}s {step_ms:8.2f} {share:>10s}")
     return "\n".join(lines)
-

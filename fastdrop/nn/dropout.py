@@ -97,7 +97,6 @@ class Dropout(NoiseSource, Layer):
                 f"store={self.store!r}, seed={self.seed})")
 
 
-
 class DropoutDense(NoiseSource, Dense):
     """Inverted dropout on the input fused with an affine map: ``z = (x ⊙ m · s) @ W + b``.
 

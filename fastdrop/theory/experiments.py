@@ -659,4 +659,3 @@ def run_experiment(name, *, quick=False, seed=0, verbose=False, **overrides):
 def plot_result(result, path):
     """Save `result`'s figure to `path` (needs matplotlib)."""
     EXPERIMENTS[result.name][1](result, path)
-
