@@ -8,7 +8,7 @@ whose 2^n thinned networks can be enumerated:
 
 Dropout A is followed by an affine map *and a tanh*, so weight scaling only approximates
 the NWGM there; dropout B feeds one affine map and the softmax, where weight scaling *is*
-the NWGM of all 2^n thinned networks (DESIGN.md §6).  The tables show both, then what
+the NWGM of all 2^n thinned networks.  The tables show both, then what
 MC dropout over every dropout layer says about the test set.
 """
 import sys
@@ -16,7 +16,9 @@ import time
 
 import numpy as np
 
-from . import ensemble
+from ..datasets import load_mnist5k
+from ..nn import SGD, Dense, Dropout, ReLU, Sequential, Tanh, fit, layer_seeds
+from ..theory import compare, mc_predict
 
 
 def add_arguments(parser):
@@ -31,9 +33,7 @@ def add_arguments(parser):
 
 
 def build_model(units, seed=0):
-    from .layers import Dense, Dropout, ReLU, Tanh
-    from .model import Sequential, layer_seeds
-
+    """The demo's untrained model, its two enumerated dropout layers ``units`` wide."""
     s = layer_seeds(seed, 8)
     return Sequential([
         Dropout(0.2, seed=s[0]), Dense(784, 256, seed=s[1]), ReLU(),
@@ -59,10 +59,6 @@ def run(args):
     if problem:
         print(f"fastdrop ensemble: {problem}", file=sys.stderr)
         return 2
-    from .datasets import load_mnist5k
-    from .optim import SGD
-    from .train import fit
-
     X_train, y_train, X_test, y_test = load_mnist5k()
     model = build_model(args.units, args.seed)
     start = time.perf_counter()
@@ -78,7 +74,7 @@ def run(args):
     y = y_test[:args.inputs]
     for layer, note in ((6, "followed by Dense + tanh: weight scaling only approximates the NWGM"),
                         (9, "feeds Dense + softmax only: weight scaling IS the NWGM")):
-        result = ensemble.compare(model, X, layer, T=args.T, seed=args.seed)
+        result = compare(model, X, layer, T=args.T, seed=args.seed)
         print(f"[{note}]")
         print(result)
         errors = {name: 100 * float(np.mean(p.argmax(axis=1) != y)) for name, p in
@@ -86,7 +82,7 @@ def run(args):
                    ("arith. mean", result.arithmetic), ("MC", result.mc))}
         print("test error %: " + ", ".join(f"{k} {v:.2f}" for k, v in errors.items()) + "\n")
 
-    mc = ensemble.mc_predict(model, X_test, args.T, seed=args.seed)
+    mc = mc_predict(model, X_test, args.T, seed=args.seed)
     wrong = mc.mean.argmax(axis=1) != y_test
     print(f"MC dropout, every dropout layer, T = {args.T} passes on {X_test.shape[0]} test digits: "
           f"test error {100 * wrong.mean():.2f} %")

@@ -1,13 +1,13 @@
-"""fastdrop.ensemble on real `Sequential` models: every thinned network, compare, MC dropout."""
+"""fastdrop.theory on real `Sequential` models: every thinned network, compare, MC dropout."""
 import numpy as np
 import pytest
 
 import fastdrop
-from fastdrop.ensemble import (Comparison, MCResult, arithmetic_mean, compare,
-                               deterministic_predictions, dropout_layer_indices, enumerate_masks,
-                               mc_predict, nwgm, subnetwork_predictions)
-from fastdrop.layers import Dense, Dropout, DropoutDense, ReLU, Sigmoid, Tanh
-from fastdrop.model import Sequential
+from fastdrop.nn import (AlphaDropout, Dense, Dropout, DropoutDense, GaussianDropout, ReLU,
+                         Sequential, Sigmoid, Tanh, build_mlp)
+from fastdrop.theory import (Comparison, MCResult, arithmetic_mean, compare,
+                             deterministic_predictions, dropout_layer_indices, enumerate_masks,
+                             mc_predict, nwgm, subnetwork_predictions)
 
 F64 = np.float64
 
@@ -219,7 +219,7 @@ def test_mc_predict_is_reproducible_and_leaves_the_model_alone():
 
 
 def test_mc_with_fused_layers_and_float32():
-    model = fastdrop.model.build_mlp([12, 16, 16, 3], input_rate=0.2, hidden_rate=0.5, seed=1)
+    model = build_mlp([12, 16, 16, 3], input_rate=0.2, hidden_rate=0.5, seed=1)
     assert dropout_layer_indices(model) == [0, 2, 4]
     X = inputs(9, 12).astype(np.float32)
     result = mc_predict(model, X, 40, seed=2, return_samples=True)
@@ -242,7 +242,7 @@ def test_keep_prob_one_means_no_uncertainty():
 
 def test_mc_arguments_are_checked():
     model, X = deep_model(), inputs(2, 6)
-    with pytest.raises(ValueError, match="T must be >= 1"):
+    with pytest.raises(ValueError, match="T must be at least 1"):
         mc_predict(model, X, 0)
     with pytest.raises(TypeError, match="T must be an int"):
         mc_predict(model, X, 10.0)
@@ -261,7 +261,6 @@ def test_mc_arguments_are_checked():
 
 
 def test_mc_predict_samples_variant_noise_layers_through_mc_forward():
-    from fastdrop.variant_layers import AlphaDropout, GaussianDropout
 
     rng = np.random.default_rng(3)
     for noise in (GaussianDropout(0.3, seed=1), AlphaDropout(0.2, seed=1)):

@@ -1,7 +1,7 @@
 """Optimizers (SGD with momentum/Nesterov, Adam), max-norm, weight decay, LR schedules.
 
 An optimizer updates the parameters of a model in place: ``opt.step(model)`` reads
-``model.param_groups()`` (a list of `fastdrop.layers.Parameter`, or pass such a list
+``model.param_groups()`` (a list of `fastdrop.nn.Parameter`, or pass such a list
 directly).  ``weight_decay`` (L2) and ``max_norm`` act only on parameters of kind
 ``"weight"`` (the weight matrices ``W`` of shape (in, out)), never on biases.
 ``max_norm=c`` rescales, after every step, each column of every ``W`` (one unit's
@@ -12,16 +12,17 @@ each time.  ``schedule`` is a callable ``epoch -> factor``; `begin_epoch(e)` (th
 calls it) sets ``lr = base_lr * schedule(e)``.
 """
 import math
-import numbers
 
 import numpy as np
+
+from ._checks import check_flag, check_int, is_real
 
 #: Elements per block of the blocked parameter update (a few such blocks fit in L2).
 BLOCK_ELEMENTS = 1 << 16
 
 
 def _check_real(value, name, *, low=0.0, low_open=False, high=None):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+    if not is_real(value):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     value = float(value)
     bad = math.isnan(value) or value < low or (low_open and value == low) or (high is not None and value >= high)
@@ -36,9 +37,7 @@ class StepLR:
     """Multiply the learning rate by `gamma` every `step_size` epochs."""
 
     def __init__(self, step_size, gamma=0.1):
-        if isinstance(step_size, bool) or not isinstance(step_size, numbers.Integral) or step_size < 1:
-            raise ValueError(f"step_size must be a positive int, got {step_size!r}")
-        self.step_size = int(step_size)
+        self.step_size = check_int(step_size, "step_size", 1)
         self.gamma = _check_real(gamma, "gamma", low=0.0, low_open=True)
 
     def __call__(self, epoch):
@@ -172,11 +171,9 @@ class SGD(Optimizer):
                  *, schedule=None):
         super().__init__(lr, weight_decay, max_norm, schedule)
         self.momentum = _check_real(momentum, "momentum", high=1.0)
-        if not isinstance(nesterov, (bool, np.bool_)):
-            raise TypeError(f"nesterov must be True or False, got {type(nesterov).__name__}")
-        if nesterov and self.momentum == 0.0:
+        self.nesterov = check_flag(nesterov, "nesterov")
+        if self.nesterov and self.momentum == 0.0:
             raise ValueError("nesterov=True needs momentum > 0")
-        self.nesterov = bool(nesterov)
 
     def _new_state(self, value):
         state = super()._new_state(value)

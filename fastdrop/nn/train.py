@@ -2,18 +2,18 @@
 
 Reproducible: the minibatch order comes from ``numpy.random.default_rng(seed)``; the
 initial weights and the dropout masks come from the layers' own seeds (fixed at
-construction, see `fastdrop.model.build_mlp`), so two identically built models trained
+construction, see `fastdrop.nn.build_mlp`), so two identically built models trained
 with the same arguments end with the same weights, bit for bit.
 
 Progress is shown with a tqdm bar when tqdm is installed, else one text line per epoch
 on stderr; ``progress=False`` prints nothing.
 """
-import numbers
 import sys
 import time
 
 import numpy as np
 
+from ._checks import check_int
 from .losses import SoftmaxCrossEntropy
 from .optim import SGD
 
@@ -59,14 +59,6 @@ class History:
         return f"History(epochs={len(self.epoch)}{last})"
 
 
-def _check_positive_int(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, got {value}")
-    return int(value)
-
-
 def _check_data(X, y, x_name, y_name):
     if not isinstance(X, np.ndarray):
         raise TypeError(f"{x_name} must be a numpy array, got {type(X).__name__}")
@@ -104,8 +96,8 @@ def fit(model, X, y, *, epochs, batch_size=128, optimizer=None, X_val=None, y_va
     `SoftmaxCrossEntropy`.  The last minibatch of an epoch may be smaller.  The model is
     left in training mode.
     """
-    epochs = _check_positive_int(epochs, "epochs")
-    batch_size = _check_positive_int(batch_size, "batch_size")
+    epochs = check_int(epochs, "epochs", 1)
+    batch_size = check_int(batch_size, "batch_size", 1)
     X, y = _check_data(X, y, "X", "y")
     if (X_val is None) != (y_val is None):
         raise ValueError("pass both X_val and y_val, or neither")

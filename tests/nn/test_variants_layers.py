@@ -1,4 +1,4 @@
-"""Variant layers (DESIGN.md §7.4, §7.7): each equals its functional form at stream = step,
+"""Variant layers: each equals its functional form at stream = step,
 is the identity (or the mean weights) in eval mode, backpropagates through the same noise
 (finite differences with the noise fixed), and its mc_forward does not depend on how the
 passes are stacked."""
@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 import fastdrop
-from fastdrop import variant_layers as vl
+from fastdrop import nn
+from fastdrop.nn import variants
 from conftest import assert_bit_equal, assert_mask_equal
+from gradcheck import numerical_grad
 
 
 def rand(shape, seed=0, dtype=np.float64):
@@ -16,30 +18,30 @@ def rand(shape, seed=0, dtype=np.float64):
 
 # (layer factory, input shape, the functional call of training step k)
 NOISE_LAYERS = {
-    "Dropout2d": (lambda: vl.Dropout2d(0.3, seed=5), (4, 3, 5, 6),
+    "Dropout2d": (lambda: nn.Dropout2d(0.3, seed=5), (4, 3, 5, 6),
                   lambda x, k: fastdrop.dropout(x, 0.3, seed=5, stream=k, noise_shape=(4, 3, 1, 1))),
-    "Dropout1d": (lambda: vl.Dropout1d(0.3, seed=5), (4, 3, 5),
+    "Dropout1d": (lambda: nn.Dropout1d(0.3, seed=5), (4, 3, 5),
                   lambda x, k: fastdrop.dropout(x, 0.3, seed=5, stream=k, noise_shape=(4, 3, 1))),
-    "Dropout3d": (lambda: vl.Dropout3d(0.3, seed=5), (2, 3, 2, 5, 6),
+    "Dropout3d": (lambda: nn.Dropout3d(0.3, seed=5), (2, 3, 2, 5, 6),
                   lambda x, k: fastdrop.dropout(x, 0.3, seed=5, stream=k, noise_shape=(2, 3, 1, 1, 1))),
-    "SpatialDropout2D": (lambda: vl.SpatialDropout2D(0.3, seed=5), (4, 5, 6, 3),
+    "SpatialDropout2D": (lambda: nn.SpatialDropout2D(0.3, seed=5), (4, 5, 6, 3),
                          lambda x, k: fastdrop.dropout(x, 0.3, seed=5, stream=k, noise_shape=(4, 1, 1, 3))),
-    "SpatialDropout1D": (lambda: vl.SpatialDropout1D(0.3, seed=5), (4, 7, 3),
+    "SpatialDropout1D": (lambda: nn.SpatialDropout1D(0.3, seed=5), (4, 7, 3),
                          lambda x, k: fastdrop.dropout(x, 0.3, seed=5, stream=k, noise_shape=(4, 1, 3))),
-    "SpatialDropout3D-first": (lambda: vl.SpatialDropout3D(0.3, seed=5, data_format="channels_first"),
+    "SpatialDropout3D-first": (lambda: nn.SpatialDropout3D(0.3, seed=5, data_format="channels_first"),
                                (2, 3, 2, 4, 4),
                                lambda x, k: fastdrop.dropout(x, 0.3, seed=5, stream=k,
                                                              noise_shape=(2, 3, 1, 1, 1))),
-    "TimeLocked": (lambda: vl.TimeLockedDropout(0.4, seed=6), (5, 9, 4),
+    "TimeLocked": (lambda: nn.TimeLockedDropout(0.4, seed=6), (5, 9, 4),
                    lambda x, k: fastdrop.dropout(x, 0.4, seed=6, stream=k, noise_shape=(5, 1, 4))),
-    "TimeLocked-time-major": (lambda: vl.VariationalDropout(0.4, seed=6, time_axis=0), (9, 5, 4),
+    "TimeLocked-time-major": (lambda: nn.VariationalDropout(0.4, seed=6, time_axis=0), (9, 5, 4),
                               lambda x, k: fastdrop.dropout(x, 0.4, seed=6, stream=k,
                                                             noise_shape=(1, 5, 4))),
-    "Gaussian": (lambda: vl.GaussianDropout(0.2, seed=7), (6, 10),
+    "Gaussian": (lambda: nn.GaussianDropout(0.2, seed=7), (6, 10),
                  lambda x, k: fastdrop.gaussian_dropout(x, 0.2, seed=7, stream=k)),
-    "Alpha": (lambda: vl.AlphaDropout(0.1, seed=8), (6, 10),
+    "Alpha": (lambda: nn.AlphaDropout(0.1, seed=8), (6, 10),
               lambda x, k: fastdrop.alpha_dropout(x, 0.1, seed=8, stream=k)),
-    "FeatureAlpha": (lambda: vl.FeatureAlphaDropout(0.1, seed=8), (6, 4, 5),
+    "FeatureAlpha": (lambda: nn.FeatureAlphaDropout(0.1, seed=8), (6, 4, 5),
                      lambda x, k: fastdrop.alpha_dropout(x, 0.1, seed=8, stream=k, noise_shape=(6, 4, 1))),
 }
 
@@ -76,19 +78,19 @@ def test_layer_backward_is_the_derivative_with_the_noise_fixed(name):
 
 
 def test_channel_dropout_zeroes_whole_channels_and_stores_a_small_mask():
-    layer = vl.Dropout2d(0.5, seed=1)
+    layer = nn.Dropout2d(0.5, seed=1)
     y = layer.forward(np.ones((8, 16, 5, 5), np.float32))
     per_channel = y.reshape(8, 16, 25)
     assert np.all(per_channel == per_channel[:, :, :1])
     mask = layer.last_mask
     assert mask.shape == (8, 16, 1, 1) and mask.nbytes == 16
     np.testing.assert_array_equal(per_channel[:, :, 0] == 2.0, mask.to_bool()[:, :, 0, 0])
-    channels_last = vl.SpatialDropout2D(0.5, seed=1).forward(np.ones((8, 5, 5, 16), np.float32))
+    channels_last = nn.SpatialDropout2D(0.5, seed=1).forward(np.ones((8, 5, 5, 16), np.float32))
     np.testing.assert_array_equal(channels_last[:, 0, 0, :], per_channel[:, :, 0])
 
 
 def test_time_locked_mask_is_shared_by_every_time_step():
-    layer = vl.TimeLockedDropout(0.5, seed=2)
+    layer = nn.TimeLockedDropout(0.5, seed=2)
     y = layer.forward(np.ones((4, 30, 8)))
     assert np.all(y == y[:, :1, :])
     assert 0 < np.count_nonzero(y[:, 0, :]) < 32
@@ -96,22 +98,22 @@ def test_time_locked_mask_is_shared_by_every_time_step():
 
 def test_layer_input_errors():
     with pytest.raises(ValueError, match=r"Dropout2d: x must be 4-D \(N, C, H, W\)"):
-        vl.Dropout2d(0.5, seed=0).forward(np.ones((3, 4, 5)))
+        nn.Dropout2d(0.5, seed=0).forward(np.ones((3, 4, 5)))
     with pytest.raises(ValueError, match=r"SpatialDropout1D: x must be 3-D \(N, W, C\)"):
-        vl.SpatialDropout1D(0.5, seed=0).forward(np.ones((3, 4)))
+        nn.SpatialDropout1D(0.5, seed=0).forward(np.ones((3, 4)))
     with pytest.raises(ValueError, match="TimeLockedDropout: x must be 3-D"):
-        vl.TimeLockedDropout(0.5, seed=0).forward(np.ones((3, 4)))
+        nn.TimeLockedDropout(0.5, seed=0).forward(np.ones((3, 4)))
     with pytest.raises(TypeError, match="GaussianDropout: x must be float"):
-        vl.GaussianDropout(0.5, seed=0).forward(np.ones(3, int))
+        nn.GaussianDropout(0.5, seed=0).forward(np.ones(3, int))
     with pytest.raises(ValueError, match="data_format"):
-        vl.ChannelDropout(0.5, data_format="NCHW")
+        nn.ChannelDropout(0.5, data_format="NCHW")
     with pytest.raises(ValueError, match="time_axis"):
-        vl.TimeLockedDropout(0.5, time_axis=2)
+        nn.TimeLockedDropout(0.5, time_axis=2)
     with pytest.raises(ValueError, match="rate < 1"):
-        vl.GaussianDropout(1.0)
+        nn.GaussianDropout(1.0)
     with pytest.raises(RuntimeError, match="before forward"):
-        vl.AlphaDropout(0.5).backward(np.ones(3))
-    layer = vl.AlphaDropout(0.5, seed=0)
+        nn.AlphaDropout(0.5).backward(np.ones(3))
+    layer = nn.AlphaDropout(0.5, seed=0)
     layer.forward(np.ones((2, 3)))
     with pytest.raises(ValueError, match="grad must have the forward output's shape"):
         layer.backward(np.ones((3, 2)))
@@ -122,7 +124,7 @@ def test_layer_input_errors():
 # -- DropConnect ----------------------------------------------------------------------------
 
 def test_dropconnect_per_batch_forward_and_eval():
-    layer = vl.DropConnectDense(7, 5, 0.3, seed=11, dtype=np.float64)
+    layer = nn.DropConnectDense(7, 5, 0.3, seed=11, dtype=np.float64)
     layer.b[:] = rand(5, 9)
     x = rand((4, 7), 1)
     for k in range(2):
@@ -135,26 +137,23 @@ def test_dropconnect_per_batch_forward_and_eval():
     assert layer.step == 2
 
 
-def test_dropconnect_per_example_masks_follow_the_rows():
-    layer = vl.DropConnectDense(6, 4, 0.5, seed=3, mask="per_example", dtype=np.float64)
+def test_dropconnect_per_sample_masks_follow_the_rows(monkeypatch):
+    layer = nn.DropConnectDense(6, 4, 0.5, seed=3, mode="per_sample", dtype=np.float64)
     x = rand((5, 6), 2)
     z = layer.forward(x)
     masks = fastdrop.sample_mask((5, 6, 4), 0.5, seed=3, stream=0).to_bool()
     for n in range(5):
         W_n = np.where(masks[n], layer.W * 2.0, 0.0)
         np.testing.assert_allclose(z[n], x[n] @ W_n + layer.b, rtol=1e-13)
-    vl._PER_EXAMPLE_CHUNK_BYTES, saved = 1, vl._PER_EXAMPLE_CHUNK_BYTES
-    try:  # one row per chunk gives the same result
-        layer.step = 0
-        np.testing.assert_allclose(layer.forward(x), z, rtol=1e-14)
-    finally:
-        vl._PER_EXAMPLE_CHUNK_BYTES = saved
+    monkeypatch.setattr(variants, "_PER_SAMPLE_CHUNK_BYTES", 1)  # one row per chunk
+    layer.step = 0
+    np.testing.assert_allclose(layer.forward(x), z, rtol=1e-14)
 
 
-@pytest.mark.parametrize("mask", ["per_batch", "per_example"])
-def test_dropconnect_gradients_by_finite_differences(mask):
+@pytest.mark.parametrize("mode", ["per_batch", "per_sample"])
+def test_dropconnect_gradients_by_finite_differences(mode):
     """Loss L = sum(G * z); with the step rewound each time, every forward uses one mask."""
-    layer = vl.DropConnectDense(5, 3, 0.4, seed=21, mask=mask, dtype=np.float64)
+    layer = nn.DropConnectDense(5, 3, 0.4, seed=21, mode=mode, dtype=np.float64)
     layer.b[:] = rand(3, 4)
     x, G = rand((4, 5), 5), rand((4, 3), 6)
 
@@ -165,49 +164,39 @@ def test_dropconnect_gradients_by_finite_differences(mask):
     loss()
     gx = layer.backward(G)
     dW, db = layer.dW.copy(), layer.db.copy()
-    h = 1e-6
     for array, grad in [(layer.W, dW), (layer.b, db), (x, gx)]:
-        numeric = np.zeros_like(array)
-        for i in np.ndindex(array.shape):
-            saved = array[i]
-            array[i] = saved + h
-            up = loss()
-            array[i] = saved - h
-            down = loss()
-            array[i] = saved
-            numeric[i] = (up - down) / (2 * h)
-        np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(grad, numerical_grad(loss, array), rtol=1e-6, atol=1e-8)
     # masked weights get no gradient in per-batch mode
-    if mask == "per_batch":
+    if mode == "per_batch":
         assert np.all(dW[~layer.last_mask.to_bool()] == 0)
 
 
 def test_dropconnect_errors_and_parameters():
-    layer = vl.DropConnectDense(4, 2, 0.5, seed=0)
+    layer = nn.DropConnectDense(4, 2, 0.5, seed=0)
     assert [p.kind for p in layer.parameters()] == ["weight", "bias"]
     assert layer.parameters()[0].value is layer.W
     with pytest.raises(ValueError, match=r"DropConnectDense: x must be 2-D \(batch, 4\)"):
         layer.forward(np.ones((3, 5), np.float32))
     with pytest.raises(TypeError, match="layer's parameters are float32"):
         layer.forward(np.ones((3, 4)))
-    with pytest.raises(ValueError, match="mask must be one of"):
-        vl.DropConnectDense(4, 2, mask="per_weight")
+    with pytest.raises(ValueError, match="mode must be one of"):
+        nn.DropConnectDense(4, 2, mode="per_weight")
     with pytest.raises(ValueError, match="in_features must be at least 1"):
-        vl.DropConnectDense(0, 2)
+        nn.DropConnectDense(0, 2)
     with pytest.raises(TypeError, match="dtype"):
-        vl.DropConnectDense(4, 2, dtype=np.int32)
+        nn.DropConnectDense(4, 2, dtype=np.int32)
 
 
 # -- MC prediction hook ---------------------------------------------------------------------
 
 MC_LAYERS = {
-    "Dropout2d": (lambda: vl.Dropout2d(0.3, seed=5), (3, 2, 4, 4)),
-    "SpatialDropout1D": (lambda: vl.SpatialDropout1D(0.3, seed=5), (3, 6, 2)),
-    "TimeLocked": (lambda: vl.TimeLockedDropout(0.3, seed=5), (3, 6, 2)),
-    "Gaussian": (lambda: vl.GaussianDropout(0.3, seed=5), (3, 5)),
-    "FeatureAlpha": (lambda: vl.FeatureAlphaDropout(0.3, seed=5), (3, 2, 5)),
-    "DropConnect": (lambda: vl.DropConnectDense(5, 4, 0.3, seed=5, dtype=np.float64), (3, 5)),
-    "DropConnect-per-example": (lambda: vl.DropConnectDense(5, 4, 0.3, seed=5, mask="per_example",
+    "Dropout2d": (lambda: nn.Dropout2d(0.3, seed=5), (3, 2, 4, 4)),
+    "SpatialDropout1D": (lambda: nn.SpatialDropout1D(0.3, seed=5), (3, 6, 2)),
+    "TimeLocked": (lambda: nn.TimeLockedDropout(0.3, seed=5), (3, 6, 2)),
+    "Gaussian": (lambda: nn.GaussianDropout(0.3, seed=5), (3, 5)),
+    "FeatureAlpha": (lambda: nn.FeatureAlphaDropout(0.3, seed=5), (3, 2, 5)),
+    "DropConnect": (lambda: nn.DropConnectDense(5, 4, 0.3, seed=5, dtype=np.float64), (3, 5)),
+    "DropConnect-per-sample": (lambda: nn.DropConnectDense(5, 4, 0.3, seed=5, mode="per_sample",
                                                             dtype=np.float64), (3, 5)),
 }
 
@@ -236,15 +225,13 @@ def test_mc_forward_does_not_depend_on_stacking(name):
 # -- in a model -------------------------------------------------------------------------------
 
 def test_variant_layers_train_in_a_sequential_model():
-    from fastdrop.layers import Dense, ReLU
-    from fastdrop.model import Sequential
-    from fastdrop.optim import SGD
+    from fastdrop.nn import SGD, Dense, ReLU, Sequential
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((64, 6)).astype(np.float32)
     y = (X[:, 0] > 0).astype(np.int64)
-    model = Sequential([vl.DropConnectDense(6, 16, 0.2, seed=1), ReLU(), vl.GaussianDropout(0.2, seed=2),
-                        vl.AlphaDropout(0.05, seed=3), Dense(16, 2, seed=4)])
+    model = Sequential([nn.DropConnectDense(6, 16, 0.2, seed=1), ReLU(), nn.GaussianDropout(0.2, seed=2),
+                        nn.AlphaDropout(0.05, seed=3), Dense(16, 2, seed=4)])
     assert len(model.param_groups()) == 4
     optimizer = SGD(lr=0.1)
 

@@ -3,7 +3,7 @@
 import argparse
 
 import fastdrop
-from fastdrop import demo
+from fastdrop.cli import demo
 
 
 def run_demo(argv):
@@ -19,7 +19,7 @@ def run_demo(argv):
 
 def test_demo_prints_the_table(monkeypatch, capsys):
     monkeypatch.setattr(demo, "SIZES", (784, 32, 32, 10))
-    assert run_demo(["--epochs", "2", "--mask", "per_batch", "--no-progress", "--seed", "3"]) == 0
+    assert run_demo(["--epochs", "2", "--mode", "per_batch", "--no-progress", "--seed", "3"]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("method"))

@@ -1,33 +1,35 @@
-"""Layers for the dropout variants of DESIGN.md §7, in the house style of `fastdrop.layers`.
+"""Layers for the dropout variants, in the house style of `fastdrop.nn.Dropout`.
 
 Each layer has ``forward(x, training=True) -> y`` and ``backward(grad) -> grad_x`` (the
 gradient of the last forward), ``keep_prob``, ``inverted`` (True: every variant here is the
 identity, or the mean weights, at test time), ``seed`` and ``step``: the k-th training
 forward (k = ``step`` before the call) draws from ``stream = k``, ``offset = 0``, like
-`fastdrop.layers.Dropout`, so setting ``step`` back replays the same noise.  Eval-mode
+`fastdrop.nn.Dropout`, so setting ``step`` back replays the same noise.  Eval-mode
 forwards draw nothing.
 
 - `ChannelDropout` (presets `Dropout1d/2d/3d`, channels-first, and `SpatialDropout1D/2D/3D`,
-  channels-last by default): one Bernoulli draw per (example, channel), §7.1.
+  channels-last by default): one Bernoulli draw per (example, channel).
 - `TimeLockedDropout` (alias `VariationalDropout`): one mask per sequence and feature,
   shared by every time step of ``(batch, time, features)`` (Gal & Ghahramani 2016).
-- `GaussianDropout`: multiplicative N(1, rate/(1-rate)) noise, §7.2.
-- `AlphaDropout` / `FeatureAlphaDropout`: for SELU networks, §7.3.
-- `DropConnectDense`: an affine map whose weights are masked each step, §7.4.
+- `GaussianDropout`: multiplicative N(1, rate/(1-rate)) noise.
+- `AlphaDropout` / `FeatureAlphaDropout`: for SELU networks.
+- `DropConnectDense`: an affine map whose weights are masked each step.
 
-For MC prediction every layer has ``mc_forward(h, passes, *, seed, stream, first_pass=0)``
-(§7.7): ``h`` stacks ``passes`` batches (pass-major rows); pass t draws its noise at the
+For MC prediction every layer has ``mc_forward(h, passes, *, seed, stream, first_pass=0)``: ``h`` stacks ``passes`` batches (pass-major rows); pass t draws its noise at the
 offset of pass ``first_pass + t`` of ``(seed, stream)``; the layer's state is untouched.
 """
-import math
-import numbers
 import time
 
 import numpy as np
 
-from . import _core
-from ._args import DEFAULT_RATE, check_input, resolve_seed
-from .layers import Layer, NoiseSource, Parameter
+from .._core import (alpha_dropout, alpha_dropout_backward, apply_mask, dropout, dropout_backward,
+                     gaussian_dropout, gaussian_dropout_backward)
+from .._args import DEFAULT_RATE, check_input, resolve_seed
+from .._mask import Mask
+from ._checks import check_choice, check_flag, check_int, is_flag
+from .base import Layer, NoiseSource
+from .dense import AffineLayer
+from .dropout import MODES
 
 __all__ = ["ChannelDropout", "Dropout1d", "Dropout2d", "Dropout3d", "SpatialDropout1D",
            "SpatialDropout2D", "SpatialDropout3D", "TimeLockedDropout", "VariationalDropout",
@@ -36,30 +38,8 @@ __all__ = ["ChannelDropout", "Dropout1d", "Dropout2d", "Dropout3d", "SpatialDrop
 _perf_counter = time.perf_counter
 
 DATA_FORMATS = ("channels_first", "channels_last")
-DROPCONNECT_MASKS = ("per_batch", "per_example")
-INITS = ("he", "glorot")
-#: per_example DropConnect materialises masked weights for this many bytes of rows at a time
-_PER_EXAMPLE_CHUNK_BYTES = 32 << 20
-
-
-def _check_flag(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {type(value).__name__}")
-    return bool(value)
-
-
-def _check_choice(value, name, choices):
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-    return value
-
-
-def _check_int(value, name, low):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name} must be at least {low}, got {value}")
-    return int(value)
+#: per_sample DropConnect materialises masked weights for this many bytes of rows at a time
+_PER_SAMPLE_CHUNK_BYTES = 32 << 20
 
 
 def _check_x(x, layer, name="x"):
@@ -80,7 +60,7 @@ def _check_grad(grad, shape, dtype, layer):
 
 
 def _check_passes(h, passes, layer):
-    passes = _check_int(passes, "passes", 1)
+    passes = check_int(passes, "passes", 1)
     if h.ndim == 0 or h.shape[0] % passes:
         raise ValueError(f"{layer}: h must stack {passes} passes along its first axis, got shape "
                          f"{h.shape}")
@@ -102,11 +82,14 @@ class _NoiseLayer(NoiseSource, Layer):
         """The noise shape of an input of `shape` (None: one draw per element)."""
         return None
 
+    def forward_eval(self, x, *, overwrite_input=False, scratch=None):
+        return x
+
     def _check_input(self, x):
         return _check_x(x, type(self).__name__)
 
     def forward(self, x, training=True):
-        training = _check_flag(training, "training")
+        training = check_flag(training, "training")
         x = self._check_input(x)
         if not training:
             self._cache = ("eval", x.shape, x.dtype)
@@ -136,7 +119,7 @@ class _NoiseLayer(NoiseSource, Layer):
         """Training-mode output of `passes` stacked batches, pass t at offset of pass first_pass + t."""
         h = self._check_input(h)
         passes = _check_passes(h, passes, type(self).__name__)
-        first_pass = _check_int(first_pass, "first_pass", 0)
+        first_pass = check_int(first_pass, "first_pass", 0)
         noise = self.noise_shape(h.shape) or h.shape
         per_pass = int(np.prod(noise, dtype=object)) // passes
         return self._train_forward(h, resolve_seed(seed), stream, first_pass * per_pass)[0]
@@ -147,18 +130,18 @@ class _NoiseLayer(NoiseSource, Layer):
         if self._cache is None or self._cache[0] == "eval":
             return None
         state = self._cache[4]
-        return state if isinstance(state, _core.Mask) else None
+        return state if isinstance(state, Mask) else None
 
 
 class _MaskedNoiseLayer(_NoiseLayer):
     """Bernoulli masks over a noise shape: inverted dropout; backward from the stored mask."""
 
     def _train_forward(self, x, seed, stream, offset):
-        return _core.dropout(x, keep_prob=self.keep_prob, seed=seed, stream=stream, offset=offset,
-                             noise_shape=self.noise_shape(x.shape), return_mask=True)
+        return dropout(x, keep_prob=self.keep_prob, seed=seed, stream=stream, offset=offset,
+                       noise_shape=self.noise_shape(x.shape), return_mask=True)
 
     def _train_backward(self, grad, stream, mask, out):
-        return _core.dropout_backward(grad, mask, out=out)
+        return dropout_backward(grad, mask, out=out)
 
 
 class ChannelDropout(_MaskedNoiseLayer):
@@ -174,8 +157,8 @@ class ChannelDropout(_MaskedNoiseLayer):
     def __init__(self, rate=DEFAULT_RATE, *, keep_prob=None, seed=None,
                  data_format="channels_first", spatial_dims=None):
         super().__init__(rate, keep_prob, seed)
-        self.data_format = _check_choice(data_format, "data_format", DATA_FORMATS)
-        self.spatial_dims = None if spatial_dims is None else _check_int(spatial_dims, "spatial_dims", 1)
+        self.data_format = check_choice(data_format, "data_format", DATA_FORMATS)
+        self.spatial_dims = None if spatial_dims is None else check_int(spatial_dims, "spatial_dims", 1)
 
     def _check_input(self, x):
         x = super()._check_input(x)
@@ -253,7 +236,7 @@ class TimeLockedDropout(_MaskedNoiseLayer):
 
     def __init__(self, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, time_axis=1):
         super().__init__(rate, keep_prob, seed)
-        if time_axis not in (0, 1) or isinstance(time_axis, bool):
+        if time_axis not in (0, 1) or is_flag(time_axis):
             raise ValueError(f"time_axis must be 0 or 1, got {time_axis!r}")
         self.time_axis = int(time_axis)
 
@@ -282,7 +265,7 @@ VariationalDropout = TimeLockedDropout
 
 
 class GaussianDropout(_NoiseLayer):
-    """Multiplicative Gaussian noise ``y = x * eps``, eps ~ N(1, rate/(1-rate)) (§7.2).
+    """Multiplicative Gaussian noise ``y = x * eps``, eps ~ N(1, rate/(1-rate)).
 
     Nothing is stored: backward regenerates eps from (seed, stream).
     """
@@ -293,19 +276,19 @@ class GaussianDropout(_NoiseLayer):
             raise ValueError("GaussianDropout needs rate < 1 (keep_prob > 0)")
 
     def _train_forward(self, x, seed, stream, offset):
-        return _core.gaussian_dropout(x, keep_prob=self.keep_prob, seed=seed, stream=stream,
-                                      offset=offset), None
+        return gaussian_dropout(x, keep_prob=self.keep_prob, seed=seed, stream=stream,
+                                offset=offset), None
 
     def _train_backward(self, grad, stream, state, out):
-        return _core.gaussian_dropout_backward(grad, keep_prob=self.keep_prob, seed=self.seed,
-                                               stream=stream, out=out)
+        return gaussian_dropout_backward(grad, keep_prob=self.keep_prob, seed=self.seed,
+                                         stream=stream, out=out)
 
     def __repr__(self):
         return f"GaussianDropout(keep_prob={self.keep_prob!r}, seed={self.seed})"
 
 
 class AlphaDropout(_NoiseLayer):
-    """Alpha dropout for SELU networks (§7.3, PyTorch ``AlphaDropout``).
+    """Alpha dropout for SELU networks (PyTorch ``AlphaDropout``).
 
     ``feature=True`` (or `FeatureAlphaDropout`) drops whole channels of channels-first
     ``(N, C, ...)`` input, PyTorch's ``FeatureAlphaDropout``.
@@ -313,7 +296,7 @@ class AlphaDropout(_NoiseLayer):
 
     def __init__(self, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, feature=False):
         super().__init__(rate, keep_prob, seed)
-        self.feature = _check_flag(feature, "feature")
+        self.feature = check_flag(feature, "feature")
 
     def noise_shape(self, shape):
         if not self.feature or len(shape) < 2:
@@ -321,12 +304,12 @@ class AlphaDropout(_NoiseLayer):
         return tuple(shape[:2]) + (1,) * (len(shape) - 2)
 
     def _train_forward(self, x, seed, stream, offset):
-        return _core.alpha_dropout(x, keep_prob=self.keep_prob, seed=seed, stream=stream,
-                                   offset=offset, noise_shape=self.noise_shape(x.shape),
-                                   return_mask=True)
+        return alpha_dropout(x, keep_prob=self.keep_prob, seed=seed, stream=stream,
+                             offset=offset, noise_shape=self.noise_shape(x.shape),
+                             return_mask=True)
 
     def _train_backward(self, grad, stream, mask, out):
-        return _core.alpha_dropout_backward(grad, mask, out=out)
+        return alpha_dropout_backward(grad, mask, out=out)
 
     def __repr__(self):
         return f"{type(self).__name__}(keep_prob={self.keep_prob!r}, seed={self.seed})"
@@ -341,57 +324,27 @@ class FeatureAlphaDropout(AlphaDropout):
 
 # -- DropConnect ----------------------------------------------------------------------------
 
-def _init_weights(in_features, out_features, init, rng, dtype):
-    if init == "he":
-        W = rng.standard_normal((in_features, out_features)) * math.sqrt(2.0 / in_features)
-    else:
-        limit = math.sqrt(6.0 / (in_features + out_features))
-        W = rng.uniform(-limit, limit, (in_features, out_features))
-    return np.ascontiguousarray(W, dtype=dtype)
-
-
-class DropConnectDense(NoiseSource, Layer):
+class DropConnectDense(NoiseSource, AffineLayer):
     """DropConnect (Wan et al. 2013): ``z = x @ (M ⊙ W) / keep_prob + b`` in training.
 
-    ``W`` is ``(in, out)``, ``b`` ``(out,)`` (not masked).  ``mask="per_batch"``: one
+    ``W`` is ``(in, out)``, ``b`` ``(out,)`` (not masked).  ``mode="per_batch"``: one
     weight mask per training step, ``sample_mask((in, out), keep_prob, seed, stream=k)``;
-    ``mask="per_example"``: row n of the batch has its own mask, the weights' mask at
-    offset ``n * in * out`` of stream k (§7.4).  Inference uses the mean weights:
+    ``mode="per_sample"``: row n of the batch has its own mask, the weights' mask at
+    offset ``n * in * out`` of stream k.  Inference uses the mean weights:
     ``z = x @ W + b``.  Backward uses the same masks: ``dW = (xᵀ dz) ⊙ M / keep_prob``
     (summed over rows per example), ``db = Σ dz``, ``dx = dz (M ⊙ W / keep_prob)ᵀ``.
     ``seed`` seeds both the initialisation and the masks.
     """
 
     def __init__(self, in_features, out_features, rate=DEFAULT_RATE, *, keep_prob=None, seed=None,
-                 mask="per_batch", init="he", dtype=np.float32):
-        in_features = _check_int(in_features, "in_features", 1)
-        out_features = _check_int(out_features, "out_features", 1)
+                 mode="per_batch", init="he", dtype=np.float32):
         self._init_noise(rate, keep_prob, seed)
-        self.mask = _check_choice(mask, "mask", DROPCONNECT_MASKS)
-        self.init = _check_choice(init, "init", INITS)
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise TypeError(f"dtype must be float32 or float64, got {dtype}")
-        self.W = _init_weights(in_features, out_features, init, np.random.default_rng(self.seed), dtype)
-        self.b = np.zeros(out_features, dtype=dtype)
-        self.dW = np.zeros_like(self.W)
-        self.db = np.zeros_like(self.b)
-        self._cache = None
+        self.mode = check_choice(mode, "mode", MODES)
+        self._init_affine(in_features, out_features, self.seed, init, dtype)
 
     @property
     def inverted(self):
         return True
-
-    @property
-    def in_features(self):
-        return self.W.shape[0]
-
-    @property
-    def out_features(self):
-        return self.W.shape[1]
-
-    def parameters(self):
-        return [Parameter(self, "W", "dW", "weight"), Parameter(self, "b", "db", "bias")]
 
     def _check_input(self, x):
         name = type(self).__name__
@@ -403,22 +356,15 @@ class DropConnectDense(NoiseSource, Layer):
             raise ValueError(f"{name}: x must be 2-D (batch, {self.in_features}), got shape {x.shape}")
         return x
 
-    def _grad_buffers(self):
-        if self.dW.shape != self.W.shape or self.dW.dtype != self.W.dtype:
-            self.dW = np.zeros_like(self.W)
-        if self.db.shape != self.b.shape or self.db.dtype != self.b.dtype:
-            self.db = np.zeros_like(self.b)
-        return self.dW, self.db
-
     def _masked_weights(self, seed, stream, offset, count=None):
         """M ⊙ W / keep_prob: one (in, out) matrix, or `count` of them at consecutive offsets."""
         W = self.W if count is None else np.broadcast_to(self.W, (count,) + self.W.shape)
-        return _core.dropout(W, keep_prob=self.keep_prob, seed=seed, stream=stream, offset=offset)
+        return dropout(W, keep_prob=self.keep_prob, seed=seed, stream=stream, offset=offset)
 
     def _rows_per_chunk(self):
-        return max(1, _PER_EXAMPLE_CHUNK_BYTES // max(self.W.nbytes, 1))
+        return max(1, _PER_SAMPLE_CHUNK_BYTES // max(self.W.nbytes, 1))
 
-    def _per_example_forward(self, x, seed, stream, first_row):
+    def _per_sample_forward(self, x, seed, stream, first_row):
         z = np.empty((x.shape[0], self.out_features), dtype=x.dtype)
         rows = self._rows_per_chunk()
         for n0 in range(0, x.shape[0], rows):
@@ -429,19 +375,19 @@ class DropConnectDense(NoiseSource, Layer):
         return z
 
     def forward(self, x, training=True):
-        training = _check_flag(training, "training")
+        training = check_flag(training, "training")
         x = self._check_input(x)
         if not training:
             self._cache = ("eval", x, None, None)
             return np.matmul(x, self.W) + self.b
         stream = self.step
         self.step += 1
-        if self.mask == "per_example":
-            self._cache = ("per_example", x, stream, None)
-            return self._per_example_forward(x, self.seed, stream, 0)
+        if self.mode == "per_sample":
+            self._cache = ("per_sample", x, stream, None)
+            return self._per_sample_forward(x, self.seed, stream, 0)
         start = _perf_counter()
-        W_masked, mask = _core.dropout(self.W, keep_prob=self.keep_prob, seed=self.seed,
-                                       stream=stream, return_mask=True)
+        W_masked, mask = dropout(self.W, keep_prob=self.keep_prob, seed=self.seed,
+                                 stream=stream, return_mask=True)
         self.dropout_seconds += _perf_counter() - start
         self._cache = ("per_batch", x, stream, (W_masked, mask))
         return np.matmul(x, W_masked) + self.b
@@ -458,7 +404,7 @@ class DropConnectDense(NoiseSource, Layer):
             W_masked, mask = state
             np.matmul(x.T, grad, out=dW)
             start = _perf_counter()
-            _core.apply_mask(dW, mask, out=dW)
+            apply_mask(dW, mask, out=dW)
             self.dropout_seconds += _perf_counter() - start
             return np.matmul(grad, W_masked.T) if need_input_grad else None
         dW[...] = 0
@@ -468,8 +414,8 @@ class DropConnectDense(NoiseSource, Layer):
             n1 = min(n0 + rows, x.shape[0])
             offset = n0 * self.W.size
             outer = np.einsum("ni,no->nio", x[n0:n1], grad[n0:n1])
-            masked = _core.dropout_backward(outer, keep_prob=self.keep_prob, seed=self.seed,
-                                            stream=stream, offset=offset)
+            masked = dropout_backward(outer, keep_prob=self.keep_prob, seed=self.seed,
+                                      stream=stream, offset=offset)
             dW += masked.sum(axis=0)
             if need_input_grad:
                 Wm = self._masked_weights(self.seed, stream, offset, n1 - n0)
@@ -477,15 +423,15 @@ class DropConnectDense(NoiseSource, Layer):
         return dx
 
     def mc_forward(self, h, passes, *, seed, stream, first_pass=0):
-        """Training-mode output for `passes` stacked batches (§7.7): pass t uses the mask at
+        """Training-mode output for `passes` stacked batches: pass t uses the mask at
         pass index first_pass + t (per_batch: offset (first_pass + t) * in * out)."""
         h = self._check_input(h)
         passes = _check_passes(h, passes, type(self).__name__)
-        first_pass = _check_int(first_pass, "first_pass", 0)
+        first_pass = check_int(first_pass, "first_pass", 0)
         seed = resolve_seed(seed)
         batch = h.shape[0] // passes
-        if self.mask == "per_example":
-            return self._per_example_forward(h, seed, stream, first_pass * batch)
+        if self.mode == "per_sample":
+            return self._per_sample_forward(h, seed, stream, first_pass * batch)
         z = np.empty((h.shape[0], self.out_features), dtype=h.dtype)
         for t in range(passes):
             W_masked = self._masked_weights(seed, stream, (first_pass + t) * self.W.size)
@@ -502,5 +448,5 @@ class DropConnectDense(NoiseSource, Layer):
 
     def __repr__(self):
         return (f"DropConnectDense({self.in_features}, {self.out_features}, "
-                f"keep_prob={self.keep_prob!r}, mask={self.mask!r}, seed={self.seed}, "
+                f"keep_prob={self.keep_prob!r}, mode={self.mode!r}, seed={self.seed}, "
                 f"dtype={self.W.dtype})")

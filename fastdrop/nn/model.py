@@ -1,8 +1,8 @@
-"""`Sequential`: a stack of `fastdrop.layers` with train/eval modes, and an MLP builder.
+"""`Sequential`: a stack of layers with train/eval modes, and an MLP builder.
 
 ``Sequential.layers`` is the plain list of layers.  ``params()`` and ``grads()`` are lists
 of arrays in matching order (the optimizers update ``params()`` in place);
-``param_groups()`` gives the same arrays as `fastdrop.layers.Parameter` objects, whose
+``param_groups()`` gives the same arrays as `fastdrop.nn.Parameter` objects, whose
 ``kind`` (``"weight"`` for a weight matrix, ``"bias"`` otherwise) tells an optimizer where
 weight decay and max-norm apply.
 
@@ -15,7 +15,11 @@ slower in wall time with two.
 """
 import numpy as np
 
-from .layers import Dense, Dropout, DropoutDense, Layer, ReLU, Sigmoid, Tanh
+from ._checks import is_flag, is_int
+from .activations import ReLU, Sigmoid, Tanh
+from .base import Layer
+from .dense import Dense
+from .dropout import Dropout, DropoutDense
 
 ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid}
 _ELEMENTWISE = (ReLU, Tanh, Sigmoid)
@@ -52,7 +56,7 @@ class Sequential:
         """Run every layer; ``training=None`` uses the model's mode (train()/eval())."""
         if training is None:
             training = self.training
-        elif not isinstance(training, (bool, np.bool_)):
+        elif not is_flag(training):
             raise TypeError(f"training must be True, False or None, got {type(training).__name__}")
         training = bool(training)
         plan = self._thinning_plan() if training and self.thin_per_batch else None
@@ -83,7 +87,7 @@ class Sequential:
             while j < len(layers) and type(layers[j]) in _ELEMENTWISE:
                 j += 1
             if (j < len(layers) and isinstance(layers[j], DropoutDense)
-                    and layers[j].mask == "per_batch"
+                    and layers[j].mode == "per_batch"
                     and layers[j].in_features == layer.out_features):
                 plan[i] = j
                 found = True
@@ -133,7 +137,7 @@ class Sequential:
     def predict_proba(self, X, *, batch_size=1024):
         """Softmax class probabilities of the eval-mode (deterministic) network."""
         X = _check_2d(X, "X")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        if not is_int(batch_size) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         chunks = [softmax(self.forward(X[i:i + batch_size], training=False))
                   for i in range(0, X.shape[0], batch_size)]
@@ -188,12 +192,12 @@ def softmax(logits):
     return shifted
 
 
-def build_mlp(sizes, *, activation="relu", input_rate=0.0, hidden_rate=0.0, mask="per_sample",
+def build_mlp(sizes, *, activation="relu", input_rate=0.0, hidden_rate=0.0, mode="per_sample",
               fused=True, inverted=True, seed=0, dtype=np.float32, thin_per_batch=False):
     """An MLP ``sizes[0] -> ... -> sizes[-1]`` with optional dropout before each affine layer.
 
     Dropout of rate `input_rate` acts on the input, `hidden_rate` on each hidden layer's
-    output.  ``fused=True`` uses `DropoutDense` (inverted only; `mask` per_sample or
+    output.  ``fused=True`` uses `DropoutDense` (inverted only; `mode` per_sample or
     per_batch); ``fused=False`` uses separate `Dropout` + `Dense` layers (``inverted`` may
     then be False for classical dropout).  Every layer's seed derives from `seed`, so the
     same arguments build the same network with the same future masks.
@@ -215,7 +219,7 @@ def build_mlp(sizes, *, activation="relu", input_rate=0.0, hidden_rate=0.0, mask
         rate = input_rate if i == 0 else hidden_rate
         fan_in, fan_out = sizes[i], sizes[i + 1]
         if rate and fused:
-            layers.append(DropoutDense(fan_in, fan_out, rate=rate, seed=seeds[i], mask=mask,
+            layers.append(DropoutDense(fan_in, fan_out, rate=rate, seed=seeds[i], mode=mode,
                                        init=init, dtype=dtype))
         else:
             if rate:

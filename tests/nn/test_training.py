@@ -6,11 +6,9 @@ import numpy as np
 import pytest
 
 from fastdrop.datasets import load_mnist5k
-from fastdrop.inference import scale_weights
-from fastdrop.layers import Dense, Dropout, ReLU
-from fastdrop.model import Sequential, build_mlp
-from fastdrop.optim import SGD, Adam, ExponentialLR, StepLR, apply_max_norm
-from fastdrop.train import History, evaluate, fit
+from fastdrop.nn import (SGD, Adam, Dense, Dropout, ExponentialLR, History, ReLU, Sequential,
+                         SoftmaxCrossEntropy, StepLR, apply_max_norm, build_mlp, evaluate, fit,
+                         scale_weights)
 
 F64 = np.float64
 
@@ -120,7 +118,6 @@ def test_max_norm_holds_after_every_step():
     c = 0.8
     opt = SGD(lr=0.5, momentum=0.9, max_norm=c)
     clipped_somewhere = False
-    from fastdrop.losses import SoftmaxCrossEntropy
     loss = SoftmaxCrossEntropy()
     for step in range(15):
         index = np.arange(step * 16, step * 16 + 16) % len(y)

@@ -1,10 +1,10 @@
 """Data for the demo and the tests: the bundled MNIST 5k subset, and a reader for full MNIST.
 
 `load_mnist5k()` needs nothing but the package: 5000 MNIST digits (500 per class) are
-shipped in ``fastdrop/data/mnist_5k.npz`` as uint8 pixels, already split into a fixed,
+shipped in ``fastdrop/datasets/data/mnist_5k.npz`` as uint8 pixels, already split into a fixed,
 stratified 4000/1000 train/test split (for each class, its first 400 rows of the source
 CSV are training rows and its last 100 are test rows; each part is stored in one fixed
-shuffled order). `load_mnist(path)` reads the full MNIST for users who have it, from the
+shuffled order; ``tools/build_mnist5k.py`` in the source tree rebuilds the file). `load_mnist(path)` reads the full MNIST for users who have it, from the
 four standard IDX files (gzipped or not) or from an ``.npz`` with the keys ``x_train``,
 ``y_train``, ``x_test``, ``y_test`` (the layout Keras uses).
 
@@ -37,9 +37,6 @@ _IDX_DTYPES = {
     0x0D: np.dtype(">f4"),
     0x0E: np.dtype(">f8"),
 }
-
-TRAIN_PER_CLASS = 400
-TEST_PER_CLASS = 100
 
 
 def load_mnist5k():
@@ -137,32 +134,3 @@ def _scale_pixels(images, name, source):
     if images.dtype.kind == "f":
         return images.astype(np.float32)
     raise ValueError(f"{source!r}: {name} must be uint8 or float pixels, got dtype {images.dtype}")
-
-
-def build_mnist5k(csv_path, out_path=MNIST5K_FILE):
-    """Rebuild the bundled file from the source CSV (784 pixel values 0-255, then the label).
-
-    Kept so the shipped data can be regenerated and checked; users never need it.
-    """
-    opener = gzip.open if os.fspath(csv_path).endswith(".gz") else open
-    with opener(csv_path, "rt") as f:
-        table = np.loadtxt(f, delimiter=",", dtype=np.int64)
-    if table.ndim != 2 or table.shape[1] != 785:
-        raise ValueError(f"{csv_path!r}: expected rows of 784 pixels + 1 label, got shape {table.shape}")
-    if table.min() < 0 or table[:, :784].max() > 255 or table[:, 784].max() > 9:
-        raise ValueError(f"{csv_path!r}: pixels must be in 0..255 and labels in 0..9")
-    images, labels = table[:, :784].astype(np.uint8), table[:, 784]
-    train_rows, test_rows = [], []
-    for digit in range(10):
-        rows = np.flatnonzero(labels == digit)
-        if rows.size != TRAIN_PER_CLASS + TEST_PER_CLASS:
-            raise ValueError(f"{csv_path!r}: expected {TRAIN_PER_CLASS + TEST_PER_CLASS} "
-                             f"rows of digit {digit}, got {rows.size}")
-        train_rows.append(rows[:TRAIN_PER_CLASS])
-        test_rows.append(rows[TRAIN_PER_CLASS:])
-    rng = np.random.default_rng(5000)
-    train_rows = rng.permutation(np.concatenate(train_rows))
-    test_rows = rng.permutation(np.concatenate(test_rows))
-    np.savez_compressed(out_path, x_train=images[train_rows], y_train=labels[train_rows].astype(np.uint8),
-                        x_test=images[test_rows], y_test=labels[test_rows].astype(np.uint8))
-    return out_path

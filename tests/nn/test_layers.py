@@ -1,34 +1,18 @@
 """Layers: gradients by finite differences (masks held fixed), mask streams, the fused
-dropout + dense layer in both mask modes, eval rules, Sequential, scale_weights, errors."""
+dropout + dense layer in both modes, eval rules, Sequential, scale_weights, errors."""
 import numpy as np
 import pytest
 
 import fastdrop
-from fastdrop.inference import scale_weights
-from fastdrop.layers import Dense, Dropout, DropoutDense, ReLU, Sigmoid, Tanh
-from fastdrop.losses import SoftmaxCrossEntropy
-from fastdrop.model import Sequential, build_mlp, layer_seeds
+from fastdrop.nn import (Dense, Dropout, DropoutDense, ReLU, Sequential, Sigmoid,
+                         SoftmaxCrossEntropy, Tanh, build_mlp, layer_seeds, scale_weights)
+from gradcheck import numerical_grad
 
 F64 = np.float64
 
 
 def rand(shape, seed=0, dtype=F64):
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
-
-
-def numerical_grad(f, a, eps=1e-6):
-    """Central differences of the scalar f() with respect to every element of a (in place)."""
-    g = np.zeros_like(a)
-    flat, gflat = a.reshape(-1), g.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
-        up = f()
-        flat[i] = old - eps
-        down = f()
-        flat[i] = old
-        gflat[i] = (up - down) / (2 * eps)
-    return g
 
 
 def replay(layer):
@@ -71,12 +55,12 @@ def test_dense_gradient():
     check_layer_grads(Dense(6, 4, seed=1, dtype=F64), rand((5, 6), 2))
 
 
-@pytest.mark.parametrize("mask", ["per_sample", "per_batch"])
-def test_dropout_dense_gradient(mask):
-    layer = DropoutDense(8, 5, rate=0.5, seed=4, mask=mask, dtype=F64)
+@pytest.mark.parametrize("mode", ["per_sample", "per_batch"])
+def test_dropout_dense_gradient(mode):
+    layer = DropoutDense(8, 5, rate=0.5, seed=4, mode=mode, dtype=F64)
     layer.b[:] = rand(5, 7)
     check_layer_grads(layer, rand((6, 8), 3))
-    if mask == "per_batch":
+    if mode == "per_batch":
         dropped = ~layer.last_mask.to_bool()
         assert dropped.any() and not dropped.all()
         assert np.all(layer.dW[dropped] == 0)
@@ -110,7 +94,7 @@ def test_softmax_cross_entropy_gradient_and_stability():
 def test_sequential_gradient_with_dropout():
     model = Sequential([DropoutDense(6, 7, rate=0.3, seed=1, dtype=F64), Tanh(),
                         Dropout(0.5, seed=2), Dense(7, 5, seed=3, dtype=F64), Sigmoid(),
-                        DropoutDense(5, 3, rate=0.5, seed=4, mask="per_batch", dtype=F64)])
+                        DropoutDense(5, 3, rate=0.5, seed=4, mode="per_batch", dtype=F64)])
     x = rand((4, 6), 11)
     y = np.array([0, 2, 1, 2])
     loss = SoftmaxCrossEntropy()
@@ -168,7 +152,7 @@ def test_store_seed_equals_store_bits():
 
 
 def test_dropout_dense_per_batch_mask_is_stream_k():
-    layer = DropoutDense(20, 3, rate=0.5, seed=8, mask="per_batch")
+    layer = DropoutDense(20, 3, rate=0.5, seed=8, mode="per_batch")
     x = np.ones((4, 20), dtype=np.float32)
     for k in range(2):
         layer.forward(x)
@@ -194,7 +178,7 @@ def test_dropout_dense_equals_dropout_then_dense(dtype):
 
 
 def test_per_batch_equals_explicit_thinned_network():
-    layer = DropoutDense(50, 9, keep_prob=0.5, seed=2, mask="per_batch", dtype=F64)
+    layer = DropoutDense(50, 9, keep_prob=0.5, seed=2, mode="per_batch", dtype=F64)
     layer.b[:] = rand(9, 1)
     for step in range(3):
         x = rand((6, 50), 20 + step)
@@ -216,11 +200,11 @@ def test_per_batch_equals_explicit_thinned_network():
         assert np.all(dx[:, ~mask] == 0)
 
 
-@pytest.mark.parametrize("mask", ["per_sample", "per_batch"])
-def test_thinned_model_equals_unthinned(mask):
+@pytest.mark.parametrize("mode", ["per_sample", "per_batch"])
+def test_thinned_model_equals_unthinned(mode):
     """Sequential computes only the units a per-batch layer keeps; nothing else changes."""
     def build(thin):
-        return build_mlp([12, 20, 16, 4], input_rate=0.3, hidden_rate=0.5, mask=mask, seed=5,
+        return build_mlp([12, 20, 16, 4], input_rate=0.3, hidden_rate=0.5, mode=mode, seed=5,
                          dtype=F64, thin_per_batch=thin)
 
     thin, full = build(True), build(False)
@@ -230,7 +214,7 @@ def test_thinned_model_equals_unthinned(mask):
         np.testing.assert_allclose(thin.backward(g), full.backward(g), rtol=1e-12, atol=1e-12)
         for a, b in zip(thin.grads(), full.grads()):
             np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
-    if mask == "per_batch":
+    if mode == "per_batch":
         # the hidden layers really were thinned: dropped units of layer 0's output were not computed
         cache = thin.layers[0]._cache
         assert cache.cols is not None and 0 < cache.cols.size < 20
@@ -242,7 +226,7 @@ def test_thinned_model_equals_unthinned(mask):
 def test_active_outputs_gradient_and_zero_columns():
     cols = np.array([0, 2, 3])
     for layer in (Dense(5, 4, seed=1, dtype=F64),
-                  DropoutDense(5, 4, rate=0.4, seed=2, mask="per_batch", dtype=F64),
+                  DropoutDense(5, 4, rate=0.4, seed=2, mode="per_batch", dtype=F64),
                   DropoutDense(5, 4, rate=0.4, seed=3, dtype=F64)):
         layer.b[:] = rand(4, 4)
         x = rand((3, 5), 5)
@@ -266,11 +250,11 @@ def test_active_outputs_gradient_and_zero_columns():
 
 def test_per_batch_extreme_keep_probs():
     x = rand((3, 10), 1)
-    none_kept = DropoutDense(10, 4, keep_prob=0.0, seed=1, mask="per_batch", dtype=F64)
+    none_kept = DropoutDense(10, 4, keep_prob=0.0, seed=1, mode="per_batch", dtype=F64)
     none_kept.b[:] = 1.5
     np.testing.assert_array_equal(none_kept.forward(x), np.full((3, 4), 1.5))
     assert np.all(none_kept.backward(np.ones((3, 4))) == 0) and np.all(none_kept.dW == 0)
-    all_kept = DropoutDense(10, 4, keep_prob=1.0, seed=1, mask="per_batch", dtype=F64)
+    all_kept = DropoutDense(10, 4, keep_prob=1.0, seed=1, mode="per_batch", dtype=F64)
     np.testing.assert_allclose(all_kept.forward(x), x @ all_kept.W, rtol=1e-13)
 
 
@@ -405,7 +389,7 @@ def test_wrong_shapes_and_dtypes():
     dense.forward(np.ones((2, 4), dtype=np.float32))
     with pytest.raises(ValueError, match="grad must have"):
         dense.backward(np.ones((2, 4), dtype=np.float32))
-    fused = DropoutDense(4, 3, mask="per_batch")
+    fused = DropoutDense(4, 3, mode="per_batch")
     fused.forward(np.ones((2, 4), dtype=np.float32))
     with pytest.raises(ValueError, match="grad must have"):
         fused.backward(np.ones((3, 3), dtype=np.float32))
@@ -424,8 +408,10 @@ def test_bad_constructor_arguments():
         Dropout(1.5)
     with pytest.raises(ValueError, match="store"):
         Dropout(0.5, store="mask")
-    with pytest.raises(ValueError, match="mask"):
-        DropoutDense(3, 2, mask="per_row")
+    with pytest.raises(ValueError, match="mode must be one of"):
+        DropoutDense(3, 2, mode="per_row")
+    with pytest.raises(TypeError, match="mask"):
+        DropoutDense(3, 2, mask="per_batch")  # the old spelling: mask= is only ever a mask
     with pytest.raises(ValueError, match="in_features"):
         Dense(0, 2)
     with pytest.raises(TypeError, match="out_features"):
@@ -451,15 +437,3 @@ def test_loss_bad_labels():
         loss.forward(logits, np.array([0, 1]))
     with pytest.raises(ValueError, match="2-D"):
         loss.forward(np.zeros(4), np.array([0]))
-
-
-def test_variant_layers_are_reachable_from_fastdrop_layers():
-    import fastdrop.layers as layers
-    import fastdrop.variant_layers as variant_layers
-
-    assert set(layers._VARIANT_LAYERS) == set(variant_layers.__all__)
-    for name in layers._VARIANT_LAYERS:
-        assert getattr(layers, name) is getattr(variant_layers, name)
-        assert name in dir(layers)
-    with pytest.raises(AttributeError, match="NoSuchLayer"):
-        layers.NoSuchLayer

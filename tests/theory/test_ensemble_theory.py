@@ -2,7 +2,7 @@
 
 Masks and their probabilities, NWGM vs arithmetic mean, Baldi & Sadowski's sigmoid
 example, expectation matching through an affine map, and the marginalised dropout
-objective of linear regression (Srivastava et al. 2014, §9.1).
+objective of linear regression (Srivastava et al. 2014, section 9.1).
 """
 import math
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import fastdrop
-from fastdrop.ensemble import (MAX_ENUMERATED_UNITS, arithmetic_mean, enumerate_masks,
-                               geometric_mean, marginalized_linear_loss, nwgm)
+from fastdrop.theory import (MAX_ENUMERATED_UNITS, arithmetic_mean, enumerate_masks,
+                             geometric_mean, marginalized_linear_loss, nwgm)
 
 
 def softmax(z):
@@ -66,7 +66,7 @@ def test_too_many_units_is_a_clear_error():
 @pytest.mark.parametrize("n, keep, error, match", [
     (2.0, 0.5, TypeError, "n must be an int"),
     (True, 0.5, TypeError, "n must be an int"),
-    (-1, 0.5, ValueError, "n must be >= 0"),
+    (-1, 0.5, ValueError, "n must be at least 0"),
     (3, 1.5, ValueError, r"keep_prob must lie in \[0, 1\]"),
     (3, float("nan"), ValueError, r"keep_prob must lie in \[0, 1\]"),
     (3, [0.5, 0.5], ValueError, "one value per unit"),

@@ -3,7 +3,7 @@
 Trains 784-1024-1024-10 (ReLU, float32) on the fixed 4000/1000 split three ways — no
 regularization, L2 weight decay, and dropout (0.2 on the input, 0.5 on the hidden
 layers, max-norm) — and prints train error, test error, time and the share of the
-training-step time spent in dropout.  ``--mask per_batch`` adds a per-batch dropout row
+training-step time spent in dropout.  ``--mode per_batch`` adds a per-batch dropout row
 (one mask per minibatch: cheaper, a different algorithm) next to the per-example one.
 
 The default run is short (a few epochs, SGD with momentum and an exponentially decaying
@@ -13,8 +13,9 @@ reference setting (SGD lr 0.05, momentum 0.9, batch 100, 100 epochs, constant ra
 import sys
 import time
 
-import fastdrop
-from fastdrop import config
+from .. import __version__, config, get_num_threads, simd_level
+from ..datasets import load_mnist5k
+from ..nn import SGD, ExponentialLR, build_mlp, evaluate, fit
 
 DEFAULT_EPOCHS = 20
 FULL_EPOCHS = 100
@@ -37,7 +38,7 @@ def add_arguments(parser):
                              f"{FULL_EPOCHS} epochs (takes several minutes)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the weights, the dropout masks and the minibatch order")
-    parser.add_argument("--mask", choices=("per_sample", "per_batch"), default="per_sample",
+    parser.add_argument("--mode", choices=("per_sample", "per_batch"), default="per_sample",
                         help="per_batch adds a row with one dropout mask per minibatch "
                              "next to per-example dropout")
     parser.add_argument("--threads", type=int, default=None,
@@ -48,16 +49,16 @@ def add_arguments(parser):
                         help="do not show per-epoch progress")
 
 
-def _configurations(mask):
+def _configurations(mode):
     rows = [
         ("no regularization", {}, {}),
         (f"L2 (weight decay {WEIGHT_DECAY:g})", {}, {"weight_decay": WEIGHT_DECAY}),
         (f"dropout {INPUT_RATE:g}/{HIDDEN_RATE:g} + max-norm {MAX_NORM:g}",
          {"input_rate": INPUT_RATE, "hidden_rate": HIDDEN_RATE}, {"max_norm": MAX_NORM}),
     ]
-    if mask == "per_batch":
+    if mode == "per_batch":
         rows.append(("  same, one mask per batch",
-                     {"input_rate": INPUT_RATE, "hidden_rate": HIDDEN_RATE, "mask": "per_batch"},
+                     {"input_rate": INPUT_RATE, "hidden_rate": HIDDEN_RATE, "mode": "per_batch"},
                      {"max_norm": MAX_NORM}))
     return rows
 
@@ -77,21 +78,16 @@ def run(args):
 
 
 def _train_and_report(args, epochs):
-    from .datasets import load_mnist5k
-    from .model import build_mlp
-    from .optim import SGD, ExponentialLR
-    from .train import evaluate, fit
-
     X_train, y_train, X_test, y_test = load_mnist5k()
     schedule_text = "constant" if args.full else f"decaying to {FINAL_LR_FACTOR:g}x"
-    print(f"fastdrop {fastdrop.__version__} demo: MLP {'-'.join(map(str, SIZES))} (ReLU, float32) on the "
+    print(f"fastdrop {__version__} demo: MLP {'-'.join(map(str, SIZES))} (ReLU, float32) on the "
           f"bundled MNIST subset ({len(y_train)} train / {len(y_test)} test)")
     print(f"SGD lr {LR:g} ({schedule_text}), momentum {MOMENTUM:g}, batch {BATCH_SIZE}, "
-          f"{epochs} epochs, seed {args.seed}; kernels: {fastdrop.simd_level()}, "
-          f"{fastdrop.get_num_threads()} thread(s)")
+          f"{epochs} epochs, seed {args.seed}; kernels: {simd_level()}, "
+          f"{get_num_threads()} thread(s)")
     print()
     results = []
-    for name, model_args, optimizer_args in _configurations(args.mask):
+    for name, model_args, optimizer_args in _configurations(args.mode):
         model = build_mlp(SIZES, seed=args.seed, **model_args)
         schedule = None if args.full else ExponentialLR(FINAL_LR_FACTOR ** (1.0 / max(1, epochs - 1)))
         optimizer = SGD(lr=LR, momentum=MOMENTUM, schedule=schedule, **optimizer_args)
@@ -124,11 +120,3 @@ def format_table(results):
         lines.append(f"{name:38s} {100 * train_error:8.2f}% {100 * test_error:8.2f}% "
                      f"{seconds:6.1f}s {step_ms:8.2f} {share:>10s}")
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="fastdrop demo")
-    add_arguments(parser)
-    sys.exit(run(parser.parse_args()))

@@ -1,4 +1,4 @@
-"""Smoke tests of `fastdrop experiment NAME` and `fastdrop ensemble`, in tiny configurations.
+"""Smoke tests of the experiments of `fastdrop.theory`, in tiny configurations.
 
 Each experiment's core function runs with a one-hidden-layer net of 16 units, a few
 hundred training digits and one or two epochs, and its numbers are checked for what
@@ -8,10 +8,9 @@ must hold whatever the training noise (exact identities, consistency between tab
 import numpy as np
 import pytest
 
-from fastdrop import cli, ensemble, experiments
-from fastdrop.experiments import (experiment_bagging, experiment_coadaptation,
-                                  experiment_datasize, experiment_mc, experiment_nwgm,
-                                  experiment_rate)
+from fastdrop import nn, theory
+from fastdrop.theory import (experiment_bagging, experiment_coadaptation, experiment_datasize,
+                             experiment_mc, experiment_nwgm, experiment_rate, experiments)
 
 TINY = dict(hidden=(16,), n_train=300, seed=3)
 
@@ -51,9 +50,7 @@ def test_coadaptation_experiment():
 
 
 def test_removing_no_units_is_the_eval_network():
-    from fastdrop.model import build_mlp
-
-    net = build_mlp([20, 8, 8, 3], seed=0)
+    net = nn.build_mlp([20, 8, 8, 3], seed=0)
     X = np.random.default_rng(0).standard_normal((5, 20)).astype(np.float32)
     out = experiments._forward_removing_units(net, X, 0.0, np.random.default_rng(0))
     np.testing.assert_array_equal(out, net.forward(X, training=False))
@@ -84,39 +81,14 @@ def test_mc_experiment_matches_mc_predict():
 
 
 def test_every_experiment_has_quick_and_full_configurations():
+    assert theory.EXPERIMENTS is experiments.EXPERIMENTS
     assert set(experiments.EXPERIMENTS) == {"nwgm", "bagging", "coadaptation", "rate", "datasize", "mc"}
-    assert set(experiments._DESCRIPTIONS) == set(experiments.EXPERIMENTS)
     for name, (function, plot, quick, full) in experiments.EXPERIMENTS.items():
         code = function.__code__
         accepted = set(code.co_varnames[:code.co_argcount + code.co_kwonlyargcount])
         assert set(quick) <= accepted and set(full) <= accepted, name
     with pytest.raises(ValueError, match="unknown experiment"):
-        experiments.run_experiment("dropconnect")
-
-
-@pytest.fixture
-def tiny_nwgm(monkeypatch):
-    """Make `--quick` nwgm tiny, so the CLI path runs in a fraction of a second."""
-    function, plot, _, full = experiments.EXPERIMENTS["nwgm"]
-    tiny = dict(units=4, depths=(0, 1), activations=("linear", "relu"), inputs=5, scales=(1.0,), width=4)
-    monkeypatch.setitem(experiments.EXPERIMENTS, "nwgm", (function, plot, tiny, full))
-
-
-def test_experiment_cli(tiny_nwgm, capsys):
-    assert cli.main(["experiment", "nwgm", "--quick", "--quiet", "--seed", "4"]) == 0
-    out = capsys.readouterr().out
-    assert "experiment nwgm (quick configuration, seed 4)" in out
-    assert "max |det - NWGM| where exact" in out
-
-
-def test_experiment_cli_without_matplotlib(tiny_nwgm, capsys, monkeypatch, tmp_path):
-    monkeypatch.setattr(experiments, "matplotlib_available", lambda: False)
-    path = tmp_path / "out.png"
-    assert cli.main(["experiment", "nwgm", "--quick", "--quiet", "--plot", str(path)]) == 1
-    captured = capsys.readouterr()
-    assert "headline:" in captured.out  # the numbers still come
-    assert "pip install 'fastdrop[plot]'" in captured.err
-    assert not path.exists()
+        theory.run_experiment("dropconnect")
 
 
 def test_experiment_plots(tmp_path):
@@ -127,42 +99,5 @@ def test_experiment_plots(tmp_path):
     ]
     for result in results:
         path = tmp_path / f"{result.name}.png"
-        experiments.plot_result(result, str(path))
+        theory.plot_result(result, str(path))
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_experiment_cli_rejects_unknown_names(capsys):
-    with pytest.raises(SystemExit):
-        cli.main(["experiment", "dropconnect"])
-    assert "invalid choice" in capsys.readouterr().err
-
-
-# -- fastdrop ensemble ---------------------------------------------------------------------
-
-def test_ensemble_demo(capsys):
-    assert cli.main(["ensemble", "--units", "4", "--epochs", "1", "--inputs", "40", "--T", "20",
-                     "--quiet"]) == 0
-    out = capsys.readouterr().out
-    assert out.count("16 thinned networks") == 2
-    assert "weight scaling IS the NWGM" in out and "MC dropout, every dropout layer" in out
-    exact_table = out.split("weight scaling IS the NWGM")[1]
-    gap = float(exact_table.split("weight scaling vs NWGM")[1].split()[0])
-    assert gap < 1e-5  # float32 model: the identity up to rounding
-
-
-def test_ensemble_demo_model_is_enumerable_where_it_says():
-    from fastdrop.ensemble_demo import build_model
-
-    model = build_model(5)
-    assert ensemble.dropout_layer_indices(model) == [0, 3, 6, 9]
-    assert model.layers[7].W.shape == (5, 5) and model.layers[10].W.shape == (5, 10)
-
-
-@pytest.mark.parametrize("argv, message", [
-    (["--units", "20"], "--units must be between 1 and 16"),
-    (["--T", "0"], "--T must be at least 1"),
-    (["--seed", "-1"], "--seed must be >= 0"),
-])
-def test_ensemble_demo_bad_arguments(argv, message, capsys):
-    assert cli.main(["ensemble", *argv]) == 2
-    assert message in capsys.readouterr().err

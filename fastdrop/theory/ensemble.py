@@ -1,4 +1,4 @@
-"""Dropout as an ensemble, made checkable (DESIGN.md §6).
+"""Dropout as an ensemble, made checkable.
 
 A dropout layer with ``n`` units defines ``2**n`` thinned networks that share all their
 weights; mask ``m`` has probability ``prod_i p_i**m_i * (1 - p_i)**(1 - m_i)``.  This
@@ -7,24 +7,27 @@ real model instead of being taken on trust:
 
 - `enumerate_masks` lists every mask of a layer with its probability;
 - `subnetwork_predictions` runs every thinned network of one dropout layer of a
-  `fastdrop.model.Sequential` (batched over masks);
+  `fastdrop.nn.Sequential` (batched over masks);
 - `nwgm` (normalized weighted geometric mean) and `arithmetic_mean` combine them;
 - `compare` sets the deterministic (weight-scaled) prediction against both means and a
   Monte Carlo estimate;
 - `mc_predict` is MC dropout over any number of dropout layers, with the usual
   uncertainty summaries (predictive entropy, mutual information / BALD);
 - `marginalized_linear_loss` is the closed form of the dropout objective of linear
-  regression (Srivastava et al. 2014, §9.1).
+  regression (Srivastava et al. 2014, section 9.1).
 
 Mask ``k`` of `enumerate_masks` keeps unit ``i`` iff bit ``i`` of ``k`` is set, so mask 0
 drops everything and mask ``2**n - 1`` keeps everything.
 """
-import numbers
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
-from ._core import dropout as _dropout
+from .._core import dropout
+from .._args import resolve_seed
+from ..nn import Dropout, DropoutDense
+from ..nn._checks import check_int, is_flag, is_int
 
 #: Enumeration beyond this many units is refused: 2**24 masks is already 16.7 million
 #: forward passes per input, and the mask table alone takes 400 MB.
@@ -59,23 +62,19 @@ def enumerate_masks(n, keep_prob):
 
 
 def _check_unit_count(n):
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"n must be an int, got {type(n).__name__}")
-    n = int(n)
-    if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
+    n = check_int(n, "n", 0)
     if n > MAX_ENUMERATED_UNITS:
         raise ValueError(
             f"n={n} dropout units give 2**{n} = {1 << n:,} thinned networks: enumerating "
             f"them is limited to n <= {MAX_ENUMERATED_UNITS} (time and memory grow as 2**n). "
-            f"Use fastdrop.ensemble.mc_predict to estimate the ensemble average by sampling "
+            f"Use fastdrop.theory.mc_predict to estimate the ensemble average by sampling "
             f"masks instead.")
     return n
 
 
 def _check_keep_prob(keep_prob, n):
     """keep_prob as a float64 vector of n probabilities in [0, 1]."""
-    if isinstance(keep_prob, (bool, np.bool_)):
+    if is_flag(keep_prob):
         raise TypeError("keep_prob must be a number or a sequence of numbers, got bool")
     try:
         keep = np.asarray(keep_prob, dtype=np.float64)
@@ -179,7 +178,7 @@ class _DropoutSite:
     inverted: bool
     weight: object = None  # DropoutDense: its affine map follows the masking
     bias: object = None
-    noise_layer: object = None  # a variant layer (fastdrop.variant_layers): MC through mc_forward
+    noise_layer: object = None  # a variant layer (fastdrop.nn.variants): MC through mc_forward
 
     def scale(self, dtype):
         """What a kept unit is multiplied by in training (classical: 1)."""
@@ -194,15 +193,13 @@ class _DropoutSite:
 def _layers_of(model):
     layers = getattr(model, "layers", None)
     if layers is None:
-        raise TypeError(f"model must be a fastdrop.model.Sequential (something with a "
+        raise TypeError(f"model must be a fastdrop.nn.Sequential (something with a "
                         f".layers list), got {type(model).__name__}")
     return list(layers)
 
 
 def _site_of(layer, index):
     """The _DropoutSite of a layer, or None if it does not drop anything."""
-    from .layers import Dropout, DropoutDense
-
     if isinstance(layer, DropoutDense):
         return _DropoutSite(index, float(layer.keep_prob), bool(getattr(layer, "inverted", True)),
                             layer.W, layer.b)
@@ -228,9 +225,9 @@ def dropout_layer_indices(model):
 
 def _resolve_site(model, layer, site_of=_site_of):
     layers = _layers_of(model)
-    if isinstance(layer, (bool, np.bool_)):
+    if is_flag(layer):
         raise TypeError("layer must be an index into model.layers or a layer of the model")
-    if isinstance(layer, numbers.Integral):
+    if is_int(layer):
         index = int(layer)
         if not -len(layers) <= index < len(layers):
             raise ValueError(f"layer index {index} is out of range for a model of "
@@ -279,30 +276,18 @@ class _Buffers:
 def _eval_layer(layer, h, owned, buffers=None, key=None):
     """One layer in eval mode -> (output, owned).
 
-    The plain layer types run here directly: nothing is cached in the layer (a forward
-    over thousands of thinned nets would otherwise leave huge arrays in the model) and
-    activations work in place on arrays this module owns.  Anything else goes through
-    ``layer.forward(h, training=False)``.
+    ``owned``: this module may overwrite the memory of ``h``.  Every `fastdrop.nn` layer
+    runs its ``forward_eval``, which caches nothing in the layer (a forward over
+    thousands of thinned nets would otherwise leave huge arrays in the model) and may
+    work in place on owned arrays or write into reusable ``buffers``.  An object without
+    ``forward_eval`` runs ``forward(h, training=False)`` and its output is not owned.
     """
-    from .layers import Dense, Dropout, DropoutDense, ReLU, Tanh
-
-    kind = type(layer)
-    if kind is Dense or kind is DropoutDense:
-        shape = h.shape[:-1] + (layer.W.shape[1],)
-        dtype = np.result_type(h.dtype, layer.W.dtype)
-        out = buffers.get(key, shape, dtype) if buffers is not None else np.empty(shape, dtype)
-        np.matmul(h, layer.W, out=out)
-        out += layer.b
-        return out, True
-    if kind is ReLU:
-        return np.maximum(h, h.dtype.type(0), out=h if owned else None), True
-    if kind is Tanh:
-        return np.tanh(h, out=h if owned else None), True
-    if kind is Dropout:
-        if layer.inverted:
-            return h, owned
-        return np.multiply(h, h.dtype.type(layer.keep_prob), out=h if owned else None), True
-    return layer.forward(h, training=False), False
+    forward_eval = getattr(layer, "forward_eval", None)
+    if forward_eval is None:
+        return layer.forward(h, training=False), False
+    scratch = None if buffers is None else partial(buffers.get, key)
+    out = forward_eval(h, overwrite_input=owned, scratch=scratch)
+    return out, owned or not np.may_share_memory(out, h)
 
 
 def _forward_eval(layers, h, owned=False):
@@ -509,18 +494,6 @@ class MCResult:
     seed: int
 
 
-def _seed_key(seed):
-    if seed is None:
-        return int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0])
-    if isinstance(seed, np.random.Generator):
-        return int(seed.integers(0, 2**64, dtype=np.uint64))
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be an int, a numpy Generator or None, got {type(seed).__name__}")
-    if not 0 <= int(seed) < 2**64:
-        raise ValueError(f"seed must be in [0, 2**64), got {seed}")
-    return int(seed)
-
-
 def mc_predict(model, X, T, *, seed=None, layers=None, return_samples=False,
                chunk_bytes=_DEFAULT_CHUNK_BYTES):
     """MC dropout: average the predictions of T stochastic forward passes.
@@ -534,11 +507,7 @@ def mc_predict(model, X, T, *, seed=None, layers=None, return_samples=False,
     Passes are stacked (the batch tiled over as many passes as ``chunk_bytes`` allows) so
     each layer runs one large GEMM per chunk.  Returns an `MCResult`.
     """
-    if isinstance(T, (bool, np.bool_)) or not isinstance(T, numbers.Integral):
-        raise TypeError(f"T must be an int, got {type(T).__name__}")
-    T = int(T)
-    if T < 1:
-        raise ValueError(f"T must be >= 1, got {T}")
+    T = check_int(T, "T", 1)
     all_layers = _layers_of(model)
     if layers is None:
         sites = [_mc_site_of(layer, i) for i, layer in enumerate(all_layers)]
@@ -546,7 +515,7 @@ def mc_predict(model, X, T, *, seed=None, layers=None, return_samples=False,
         if not sites:
             raise ValueError("model has no dropout layer: its T passes would all be the same")
     else:
-        if isinstance(layers, (numbers.Integral, str)) or not hasattr(layers, "__iter__"):
+        if is_int(layers) or isinstance(layers, str) or not hasattr(layers, "__iter__"):
             raise TypeError("layers must be a list of dropout layers (indices or layer objects)")
         sites = {}
         for layer in layers:
@@ -554,7 +523,7 @@ def mc_predict(model, X, T, *, seed=None, layers=None, return_samples=False,
             sites[site.index] = site
         if not sites:
             raise ValueError("layers must name at least one dropout layer")
-    key = _seed_key(seed)
+    key = resolve_seed(seed)
     X = _check_inputs(X)
     first = min(sites)
     h0 = _forward_eval(all_layers[:first], X)
@@ -581,8 +550,8 @@ def mc_predict(model, X, T, *, seed=None, layers=None, return_samples=False,
                 owned = True
                 continue
             per_pass = batch * int(np.prod(h.shape[1:]))
-            h = _dropout(h, keep_prob=site.keep_prob, seed=key, stream=i, offset=t0 * per_pass,
-                         inverted=site.inverted, out=h if owned else None)
+            h = dropout(h, keep_prob=site.keep_prob, seed=key, stream=i, offset=t0 * per_pass,
+                        inverted=site.inverted, out=h if owned else None)
             owned = True
             if site.weight is not None:
                 h, owned = _eval_layer(layer, h, owned, buffers, i)
@@ -614,7 +583,7 @@ def mc_predict(model, X, T, *, seed=None, layers=None, return_samples=False,
 def marginalized_linear_loss(X, y, w, keep_prob):
     """E_R ||y - (R * X) w||^2 for R_ij ~ Bernoulli(p), in closed form.
 
-    Srivastava et al. 2014, §9.1: ``||y - p X w||^2 + p (1 - p) ||Gamma w||^2`` with
+    Srivastava et al. 2014, section 9.1: ``||y - p X w||^2 + p (1 - p) ||Gamma w||^2`` with
     ``Gamma = diag(X^T X)^(1/2)`` — dropout on the inputs of linear regression is, in
     expectation, ridge regression with a data-dependent penalty.  (Classical dropout,
     no rescaling of the kept inputs.)

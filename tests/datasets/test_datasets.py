@@ -7,8 +7,6 @@ import pytest
 
 from fastdrop import datasets
 
-SOURCE_CSV = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mnist_5k.csv.gz")
-
 
 @pytest.fixture(scope="module")
 def mnist5k():
@@ -42,13 +40,6 @@ def test_mnist5k_split_is_stratified_and_fixed(mnist5k):
     # no test image also appears in the training part
     train_rows = {row.tobytes() for row in (X_train * 255).astype(np.uint8)}
     assert sum(row.tobytes() in train_rows for row in (X_test * 255).astype(np.uint8)) == 0
-
-
-@pytest.mark.skipif(not os.path.exists(SOURCE_CSV), reason="source CSV not available")
-def test_bundled_file_matches_its_source(tmp_path, mnist5k):
-    rebuilt = datasets.build_mnist5k(SOURCE_CSV, str(tmp_path / "rebuilt.npz"))
-    for got, expected in zip(datasets.load_mnist(rebuilt), mnist5k):
-        np.testing.assert_array_equal(got, expected)
 
 
 def _write_idx(path, array, compress):

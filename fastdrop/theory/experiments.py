@@ -1,8 +1,9 @@
-"""`fastdrop experiment NAME`: the tutorial's claims, measured.
+"""The tutorial's claims, measured: one function per experiment.
 
 Each experiment is a function returning an `ExperimentResult` (tables of numbers, a few
 headline figures, and the series its plot draws), so it can be called from Python with
-any configuration; the CLI runs it with the ``--quick`` or the full configuration.
+any configuration; `run_experiment` runs one by name with its quick or full
+configuration (as ``fastdrop experiment NAME [--quick]`` does).
 
 - ``nwgm``: weight scaling vs the NWGM and the arithmetic mean of all 2^n thinned nets of
   one dropout layer, as depth and nonlinearity after that layer grow (random nets).
@@ -17,6 +18,7 @@ any configuration; the CLI runs it with the ``--quick`` or the full configuratio
 Trained experiments use the bundled MNIST subset (`fastdrop.datasets.load_mnist5k`,
 4000 train / 1000 test).  matplotlib is optional and imported only to save a plot.
 """
+import importlib.util
 import math
 import sys
 import time
@@ -24,6 +26,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..datasets import load_mnist5k
+from ..nn import SGD, Dense, Dropout, ReLU, Sequential, Sigmoid, Tanh, build_mlp, fit
 from . import ensemble
 
 PLOT_HINT = "matplotlib is not installed; install it (pip install 'fastdrop[plot]') to save plots"
@@ -83,8 +87,6 @@ def _log(verbose, message):
 
 def _data(n_train=None, seed=0):
     """The bundled MNIST subset; with n_train, a random subset (fixed by seed) of its training part."""
-    from .datasets import load_mnist5k
-
     X_train, y_train, X_test, y_test = load_mnist5k()
     if n_train is not None and n_train < X_train.shape[0]:
         rows = np.random.default_rng(seed).permutation(X_train.shape[0])[:n_train]
@@ -93,16 +95,11 @@ def _data(n_train=None, seed=0):
 
 
 def _build(sizes, input_rate, hidden_rate, seed):
-    from .model import build_mlp
-
     return build_mlp(sizes, input_rate=input_rate, hidden_rate=hidden_rate, seed=seed)
 
 
 def _train(model, X, y, *, epochs, seed, dropout, lr=0.05, batch_size=100):
     """SGD with momentum (and max-norm 3 for dropout nets, as Srivastava et al. 2014)."""
-    from .optim import SGD
-    from .train import fit
-
     optimizer = SGD(lr=lr, momentum=0.9, max_norm=3.0 if dropout else None)
     start = time.perf_counter()
     fit(model, X, y, epochs=epochs, batch_size=batch_size, optimizer=optimizer, seed=seed,
@@ -137,9 +134,6 @@ def _random_dropout_net(units, depth, activation, *, width, classes, features, k
     """features -> tanh(units) -> Dropout -> depth x (Dense, activation) -> Dense -> classes.
 
     Weights ~ N(0, (scale * gain)^2 / fan_in), float64."""
-    from .layers import Dense, Dropout, ReLU, Sigmoid, Tanh
-    from .model import Sequential
-
     act = {"tanh": Tanh, "relu": ReLU, "sigmoid": Sigmoid, "linear": None}[activation]
     gain = _GAINS[activation]
     rng = np.random.default_rng(seed)
@@ -326,8 +320,6 @@ def _plot_bagging(result, path):
 # -- co-adaptation ---------------------------------------------------------------------------
 
 def _hidden_activation_layers(model):
-    from .layers import ReLU, Sigmoid, Tanh
-
     return [i for i, layer in enumerate(model.layers) if isinstance(layer, (ReLU, Sigmoid, Tanh))]
 
 
@@ -622,12 +614,10 @@ def _save(fig, path):
 
 
 def matplotlib_available():
-    import importlib.util
-
     return importlib.util.find_spec("matplotlib") is not None
 
 
-# -- the registry and the CLI -----------------------------------------------------------------------
+# -- the registry -----------------------------------------------------------------------
 
 #: name -> (function, plot, quick configuration, full configuration)
 EXPERIMENTS = {
@@ -669,49 +659,3 @@ def run_experiment(name, *, quick=False, seed=0, verbose=False, **overrides):
 def plot_result(result, path):
     """Save `result`'s figure to `path` (needs matplotlib)."""
     EXPERIMENTS[result.name][1](result, path)
-
-
-_DESCRIPTIONS = {
-    "nwgm": "weight scaling vs NWGM vs arithmetic mean over all 2^n thinned nets, by depth and nonlinearity",
-    "bagging": "k bootstrap nets averaged vs one dropout net: test error, training time, parameter memory",
-    "coadaptation": "test error as hidden units are removed at test time; hidden activation sparsity",
-    "rate": "train/test error vs the hidden dropout rate (Srivastava et al. 2014, Fig. 9)",
-    "datasize": "with and without dropout vs training-set size (Fig. 10)",
-    "mc": "MC averaging of k stochastic passes vs weight scaling (Fig. 11)",
-}
-
-
-def add_arguments(parser):
-    import argparse
-
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = "experiments:\n" + "\n".join(
-        f"  {name:13s} {_DESCRIPTIONS[name]}" for name in EXPERIMENTS)
-    parser.add_argument("name", choices=sorted(EXPERIMENTS), metavar="NAME",
-                        help="which experiment: " + ", ".join(EXPERIMENTS))
-    parser.add_argument("--quick", action="store_true",
-                        help="small nets (256-256), few epochs and (but for datasize) 1000 "
-                             "training digits: under a minute on 2 cores")
-    parser.add_argument("--seed", type=int, default=0, help="seed for data order, weights and masks")
-    parser.add_argument("--plot", metavar="OUT.png", default=None,
-                        help="save a figure (needs matplotlib: pip install 'fastdrop[plot]')")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-
-
-def run(args):
-    if args.seed < 0:
-        print("fastdrop experiment: --seed must be >= 0", file=sys.stderr)
-        return 2
-    if args.plot and not matplotlib_available():
-        print(f"fastdrop experiment: {PLOT_HINT}; running without a plot", file=sys.stderr)
-    mode = "quick" if args.quick else "full"
-    print(f"experiment {args.name} ({mode} configuration, seed {args.seed})\n", flush=True)
-    result = run_experiment(args.name, quick=args.quick, seed=args.seed, verbose=not args.quiet)
-    print(result)
-    if args.plot:
-        if not matplotlib_available():
-            print(f"\nplot not saved: {PLOT_HINT}", file=sys.stderr)
-            return 1
-        plot_result(result, args.plot)
-        print(f"\nplot saved to {args.plot}")
-    return 0

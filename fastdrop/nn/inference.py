@@ -9,7 +9,9 @@ The result makes the same predictions as ``model.eval()``.
 """
 import copy
 
-from .layers import Dense, Dropout, ReLU
+from .activations import ReLU
+from .dense import Dense
+from .dropout import Dropout
 from .model import Sequential
 
 
@@ -22,7 +24,7 @@ def scale_weights(model):
     then not give the eval-mode network.  Biases are not scaled.  `model` is not changed.
     """
     if not isinstance(model, Sequential):
-        raise TypeError(f"model must be a fastdrop.model.Sequential, got {type(model).__name__}")
+        raise TypeError(f"model must be a fastdrop.nn.Sequential, got {type(model).__name__}")
     source = model.layers
     pending = 1.0
     pending_from = None
