@@ -28,6 +28,9 @@ The functions draw a new key from torch's default generator on every call unless
 ``seed``; a fixed ``seed`` gives the same mask on every call unless ``stream`` changes
 (pass the step number as ``stream``).  A checkpoint saved with ``torch.nn`` dropout
 modules (no extra state) loads into these modules, which keep their own seed and step.
+``torch.utils.checkpoint`` recomputes a forward after restoring torch's generator only, not
+a module's step, so the recomputed mask would differ: keep the modules outside
+checkpointed segments.
 """
 try:
     import torch
@@ -46,6 +49,8 @@ __all__ = ["dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
            "AlphaDropout", "FeatureAlphaDropout"]
 
 _KERNEL_DTYPES = frozenset({torch.float16, torch.float32, torch.float64})
+# Subclasses (FakeTensor, DTensor, a user's __torch_function__) take torch's own dropout.
+_PLAIN_TENSOR_TYPES = (torch.Tensor, torch.nn.Parameter)
 _U64 = 1 << 64
 _EXTRA_STATE_KEY = "_extra_state"  # the key torch.nn.Module stores get_extra_state() under
 
@@ -64,9 +69,9 @@ def _check_tensor(input):
 
 def _takes(input):
     """Whether fastdrop's kernels can work on `input` in place of torch's dropout."""
-    return (input.device.type == "cpu" and input.dtype in _KERNEL_DTYPES
-            and input.layout == torch.strided
-            and not torch.overrides.has_torch_function_unary(input) and not _compiling())
+    return (type(input) in _PLAIN_TENSOR_TYPES and input.device.type == "cpu"
+            and input.dtype in _KERNEL_DTYPES and input.layout == torch.strided
+            and not _compiling())
 
 
 def _check_p(p):

@@ -42,11 +42,11 @@ def test_numerical_gradient_check_with_a_fixed_seed():
 @pytest.mark.parametrize("p", [0.25, 0.4, 0.7])
 def test_p_is_the_keep_probability(p):
     x = np.random.default_rng(0).standard_normal((500, 500)) + 10
-    out, cache = dropout_forward(x, {"mode": "train", "p": p})
+    out, cache = dropout_forward(x, {"mode": "train", "p": p, "seed": 5})
     kept = out != 0
-    assert abs(kept.mean() - p) < 0.005
+    assert abs(kept.mean() - p) < 0.005  # over 5 standard deviations
     np.testing.assert_allclose(out[kept], x[kept] / p, rtol=1e-15)
-    assert abs(out.mean() - x.mean()) < 0.05  # inverted: the mean is kept
+    assert abs(out.mean() - x.mean()) < 0.2  # inverted: the mean is kept (5 sd at p = 0.25)
     assert isinstance(cache[1], fastdrop.Mask) and cache[1].nbytes == x.size // 8
 
 

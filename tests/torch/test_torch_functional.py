@@ -210,6 +210,14 @@ def test_tensor_subclass_goes_to_torch():
     assert type(fdt.dropout(x, 0.5, seed=1)) is Tagged
 
 
+def test_parameters_and_torch_function_modes_take_the_kernels():
+    x = torch.nn.Parameter(randn(100))
+    expected = fastdrop.reference.dropout(x.detach().numpy(), 0.5, seed=1)
+    assert_bit_equal(fdt.dropout(x, 0.5, seed=1).detach().numpy(), expected)
+    with torch.device("cpu"):  # a TorchFunctionMode
+        assert_bit_equal(fdt.dropout(x, 0.5, seed=1).detach().numpy(), expected)
+
+
 def test_compile_traces_torch_dropout():
     compiled = torch.compile(lambda t: fdt.dropout(t, 0.5, seed=1), backend="eager")
     y = compiled(torch.ones(1000))
@@ -255,3 +263,20 @@ def test_channel_dropout_rank_checks():
     with pytest.warns(UserWarning, match="3-D input is taken as"):
         y = fdt.dropout2d(torch.ones(2, 3, 7), 0.5, seed=1)
     assert ((y == 0).all(dim=2) | (y == 2).all(dim=2)).all()
+
+
+@pytest.mark.parametrize("kernel, function", [("dropout", fdt.dropout),
+                                              ("alpha_dropout", fdt.alpha_dropout)])
+def test_kernels_work_on_the_tensors_memory(monkeypatch, kernel, function):
+    seen = []
+    original = getattr(fastdrop, kernel)
+
+    def spy(x, *args, out=None, **kwargs):
+        seen.append((x, out))
+        return original(x, *args, out=out, **kwargs)
+
+    monkeypatch.setattr(fastdrop, kernel, spy)
+    x = randn(3, 1000).requires_grad_()
+    y = function(x, 0.5, True, seed=1)
+    (x_array, out_array), = seen
+    assert x_array.ctypes.data == x.data_ptr() and out_array.ctypes.data == y.data_ptr()
