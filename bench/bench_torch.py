@@ -14,7 +14,7 @@ Two workloads, each run with ``fastdrop.torch.Dropout`` and with ``torch.nn.Drop
 
 The script alternates the two implementations round by round (so load on a shared
 machine hits both alike) and prints the median of the per-round ratios torch / fastdrop.
-Both libraries run with their default thread counts.
+Both libraries run with their default thread counts unless ``--threads`` sets both.
 """
 import argparse
 import statistics
@@ -125,7 +125,12 @@ def interleaved_ratio(workload, rounds, calls):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds [15]")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for both torch and fastdrop [each library's default]")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+        fastdrop.set_num_threads(args.threads)
     check_fastdrop_is_exact()
     print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), fastdrop "
           f"{fastdrop.__version__} ({fastdrop.get_num_threads()} threads, {fastdrop.simd_level()})")
