@@ -28,7 +28,7 @@ import pytest
 
 import fastdrop
 from fastdrop import config
-from fastdrop.benchmark import parse_sizes, parse_threads
+from fastdrop.cli.bench import parse_sizes, parse_threads
 
 DEFAULT_BENCH_SIZES = "10,16,20,24"
 BENCH_SEED = 20240601

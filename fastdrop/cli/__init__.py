@@ -8,7 +8,7 @@ import sys
 
 COMMANDS = {
     "demo": ("fastdrop.demo", "train an MLP on the bundled MNIST subset with and without dropout"),
-    "bench": ("fastdrop.benchmark", "measure throughput and ratios against np.multiply and peers"),
+    "bench": ("fastdrop.cli.bench", "measure throughput and ratios against np.multiply and peers"),
     "experiment": ("fastdrop.experiments", "run one of the theory experiments (nwgm, bagging, ...)"),
     "ensemble": ("fastdrop.ensemble_demo", "compare weight scaling, NWGM, arithmetic mean and MC"),
 }
@@ -32,7 +32,7 @@ def build_parser():
 
 
 def _version():
-    from . import __version__
+    from .. import __version__
 
     return f"fastdrop {__version__}"
 
