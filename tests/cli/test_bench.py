@@ -242,3 +242,14 @@ def test_bench_suite_rejects_bad_sizes():
     assert done.returncode != 0
     assert "FASTDROP_BENCH_SIZES: 'huge' is not an exponent" in done.stdout + done.stderr
 
+
+def test_targets_judge_a_saved_report(tiny_run):
+    _, _, files = tiny_run
+    done = run_in_bench_env([str(ROOT / "bench" / "targets.py"), "--from", str(files["json"])])
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "Targets:"
+    judged = [line for line in lines[1:-1] if line.split()[0] in ("pass", "miss")]
+    # every headline ratio at both thread counts, and every small call
+    assert len(judged) == 2 * 5 + len(SMALL_CALLS)
+    assert lines[-1] == "every measured target passes" or lines[-1].endswith(" target(s) missed")
