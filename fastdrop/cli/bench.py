@@ -46,6 +46,7 @@ EXPONENT_LIMIT = 40          # a bare number up to this is an exponent of 2, abo
 REFERENCE_MAX_SIZE = 1 << 20  # fastdrop.reference takes about a second per call at 2^24
 SMALL_CALL_SIZE = 1024
 PEERS = ("torch", "jax")
+NOT_FASTDROP = ("np.multiply", "np.copyto", "reference") + PEERS
 #: The public functions of the small-calls group, in the order they are printed.
 SMALL_CALLS = ("dropout", "dropout+bits", "sample_mask", "apply_mask", "backward_mask",
                "backward_regen", "alpha_dropout", "alpha_backward", "gaussian_dropout",
@@ -334,27 +335,25 @@ def time_group(group, rounds, peers, default):
 
 # -- the report -------------------------------------------------------------------------------
 
-def _find(groups, dtype, size, impl, threads=None, simd=None):
-    for g in groups:
-        if g["kind"] == "throughput" and (g["dtype"], g["size"]) == (dtype, size):
-            for r in g["results"]:
-                if (r["impl"], r["threads"], r["simd"]) == (impl, threads, simd):
-                    return r
-    return None
+def _index(groups):
+    """{(dtype, size, implementation, threads, SIMD level): result} of the throughput groups."""
+    return {(g["dtype"], g["size"], r["impl"], r["threads"], r["simd"]): r
+            for g in groups if g["kind"] == "throughput" for r in g["results"]}
 
 
 def headline_ratios(groups, meta):
-    """Each of RATIOS at the largest size where both sides were measured, per thread count."""
+    """Each of RATIOS per thread count, at the largest size where both sides were measured."""
+    index = _index(groups)
     ratios = []
     for key, what, dtype, num, den in RATIOS:
         for threads in meta["threads"]:
-            def side(impl, size):
-                ours = impl not in ("np.multiply", "reference") + PEERS
-                return _find(groups, dtype, size, impl, *((threads, meta["simd_level"])
-                                                          if ours else ()))
-            sizes = [s for s in reversed(meta["sizes"]) if side(num, s) and side(den, s)]
+            def result(impl, size):
+                ours = impl not in NOT_FASTDROP
+                return index.get((dtype, size, impl, threads if ours else None,
+                                  meta["simd_level"] if ours else None))
+            sizes = [n for n in reversed(meta["sizes"]) if result(num, n) and result(den, n)]
             if sizes:
-                value = side(num, sizes[0])["seconds"] / side(den, sizes[0])["seconds"]
+                value = result(num, sizes[0])["seconds"] / result(den, sizes[0])["seconds"]
                 ratios.append({"key": key, "what": what, "dtype": dtype, "size": sizes[0],
                                "threads": threads, "value": value})
     return ratios
@@ -362,13 +361,12 @@ def headline_ratios(groups, meta):
 
 def simd_levels(groups, meta):
     """Forward float32 with bits at each level and level size, as time and x np.multiply."""
-    rows = []
-    for size in meta["level_sizes"]:
-        for level in meta["cpu_simd_levels"]:
-            r = _find(groups, "float32", size, "dropout+bits", meta["level_threads"], level)
-            rows.append({"size": size, "level": level, "threads": meta["level_threads"],
-                         "seconds": r["seconds"], "x_multiply": r["x_multiply"]})
-    return rows
+    index = _index(groups)
+    threads = meta["level_threads"]
+    return [{"size": size, "level": level, "threads": threads,
+             "seconds": r["seconds"], "x_multiply": r["x_multiply"]}
+            for size in meta["level_sizes"] for level in meta["cpu_simd_levels"]
+            for r in [index["float32", size, "dropout+bits", threads, level]]]
 
 
 def benchmark(options, progress=None):

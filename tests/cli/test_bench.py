@@ -225,20 +225,24 @@ def run_in_bench_env(args, **env):
                               env=dict(os.environ, PYTHONPATH=where, **env))
 
 
-def test_bench_kernels_suite_runs_at_a_tiny_size():
+def run_bench_suite(*args, **env):
+    """pytest on bench/bench_kernels.py with pytest-benchmark as its only plugin (loading
+    every installed plugin costs seconds)."""
     pytest.importorskip("pytest_benchmark")
-    done = run_in_bench_env(["-m", "pytest", str(ROOT / "bench" / "bench_kernels.py"),
-                             "--benchmark-disable", "-q", "-p", "no:cacheprovider",
-                             "-k", "not torch and not jax"], FASTDROP_BENCH_SIZES="6")
+    return run_in_bench_env(["-m", "pytest", "-p", "pytest_benchmark.plugin",
+                             str(ROOT / "bench" / "bench_kernels.py"), "--benchmark-disable",
+                             "-q", "-p", "no:cacheprovider", *args],
+                            PYTEST_DISABLE_PLUGIN_AUTOLOAD="1", **env)
+
+
+def test_bench_kernels_suite_runs_at_a_tiny_size():
+    done = run_bench_suite("-k", "not torch and not jax", FASTDROP_BENCH_SIZES="6")
     assert done.returncode == 0, done.stdout + done.stderr
     assert " passed" in done.stdout and "failed" not in done.stdout
 
 
 def test_bench_suite_rejects_bad_sizes():
-    pytest.importorskip("pytest_benchmark")
-    done = run_in_bench_env(["-m", "pytest", str(ROOT / "bench" / "bench_kernels.py"),
-                             "--benchmark-disable", "-q", "-p", "no:cacheprovider"],
-                            FASTDROP_BENCH_SIZES="6,huge")
+    done = run_bench_suite(FASTDROP_BENCH_SIZES="6,huge")
     assert done.returncode != 0
     assert "FASTDROP_BENCH_SIZES: 'huge' is not an exponent" in done.stdout + done.stderr
 
