@@ -13,9 +13,10 @@ over rounds and every ratio divides two medians of the same run.  The report has
 - SIMD levels: forward float32 with mask bits at every level this machine can run, at
   2^16 (in cache) and 2^24 (streaming) elements by default.
 
-torch and jax are optional peers, imported only when installed; matplotlib (``--plot``)
-is optional too.  Pass/miss verdicts against the project's targets are not part of the
-library: ``python bench/targets.py`` in a source tree runs this report and judges it.
+torch and jax are optional peers, imported only when installed and timed on float32;
+matplotlib (``--plot``) is optional too.  Pass/miss verdicts against the project's targets
+are not part of the library: ``python bench/targets.py`` in a source tree runs this report
+and judges it.
 """
 import argparse
 import importlib.util
@@ -231,7 +232,6 @@ def load_peers(wanted):
     if importlib.util.find_spec("jax") is not None:
         import jax
 
-        jax.config.update("jax_enable_x64", True)  # else float64 is silently float32
         keep = 1.0 - RATE
         jitted = jax.jit(lambda key, x: jax.numpy.where(
             jax.random.bernoulli(key, keep, x.shape), x / keep, jax.numpy.zeros((), x.dtype)))
@@ -283,8 +283,9 @@ def plan(options, level, levels, peers):
                     g.add("sample_mask", threads, level)
             if size <= REFERENCE_MAX_SIZE:
                 g.add("reference")
-            for peer in peers:
-                g.add(peer)
+            if dtype == "float32":  # their ratios are float32; float64 doubles their cost
+                for peer in peers:
+                    g.add(peer)
     for size in options.level_sizes:
         g = group("throughput", "float32", size)
         for simd in levels:
@@ -322,7 +323,7 @@ def time_group(group, rounds, peers, default):
         config.set_num_threads(threads)
         config.set_simd_level(simd)
 
-    times = interleaved_times(calls, rounds, before=before)
+    times = interleaved_times(calls, rounds, warmup=1, before=before)
     base = statistics.median(times["np.multiply"])
     for r in results:
         seconds = statistics.median(times[r["label"]])
