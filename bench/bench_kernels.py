@@ -1,6 +1,7 @@
 """pytest-benchmark suite: the fastdrop kernels next to NumPy, the reference and peers.
 
     python -m pytest bench/bench_kernels.py --benchmark-only
+    python bench/bench_kernels.py [pytest options]      # the same, as a script
     FASTDROP_BENCH_SIZES=10,16,20,24,26 python -m pytest bench/ --benchmark-only
 
 Every implementation of one dtype and size lands in the same group ("float32 n=2^24"),
@@ -12,11 +13,22 @@ thread count chosen in conftest.py; the level and thread count are put back afte
 
 At sizes up to 2^16 each fastdrop benchmark also checks its output against
 ``fastdrop.reference`` once, so a broken kernel is not timed as a fast one.
-"""
-import numpy as np
-import pytest
 
-import fastdrop
+The group "small calls float32 n=1024" holds a 1024-element call of every public function
+next to ``np.multiply`` on the same array (the calls of ``fastdrop bench``'s small-calls
+table), at fastdrop's default SIMD level and thread count.
+"""
+import sys
+
+import sitepath
+
+sitepath.prefer_built_source_tree()
+
+import numpy as np  # noqa: E402  (after the choice of fastdrop)
+import pytest  # noqa: E402
+
+import fastdrop  # noqa: E402
+from fastdrop.cli.bench import SMALL_CALL_SIZE, SMALL_CALLS, Arrays, kernel_calls  # noqa: E402
 
 RATE = 0.5
 SEED = 20240601
@@ -139,3 +151,23 @@ def test_sample_mask(benchmark, bench_size, bench_arrays_for, simd_level, num_th
     mask = benchmark(fastdrop.sample_mask, bench_size, RATE, seed=SEED)
     if bench_size <= CHECK_MAX_SIZE:
         assert mask == fastdrop.reference.sample_mask(bench_size, RATE, seed=SEED)
+
+
+# -- small calls ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_calls():
+    return kernel_calls(Arrays("float32", SMALL_CALL_SIZE))
+
+
+@pytest.mark.parametrize("impl", ["np.multiply", *SMALL_CALLS])
+def test_small_call(benchmark, small_calls, impl):
+    text, _, call = small_calls[impl]
+    benchmark.group = f"small calls float32 n={SMALL_CALL_SIZE}"
+    benchmark.extra_info.update(impl=text, elements=SMALL_CALL_SIZE, simd=fastdrop.simd_level(),
+                                threads=fastdrop.get_num_threads())
+    benchmark(call)
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "--benchmark-only", *sys.argv[1:]]))

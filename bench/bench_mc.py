@@ -1,34 +1,39 @@
 """MC dropout throughput: T stochastic passes of a 784-1024-1024-10 MLP over 1000 inputs.
 
     python -m pytest bench/bench_mc.py --benchmark-only         # pytest-benchmark table
-    FASTDROP_BENCH_MC_T=50 python -m pytest bench/bench_mc.py --benchmark-only
+    FASTDROP_BENCH_MC_T=300 python -m pytest bench/bench_mc.py --benchmark-only
     python bench/bench_mc.py                                    # one-shot report
 
-Three implementations of the same computation (dropout 0.2 on the input, 0.5 on both
-hidden layers, ReLU, the same weights, passes stacked the same way: 16 passes of the
-1000 inputs per GEMM):
+The same computation (dropout 0.2 on the input, 0.5 on both hidden layers, ReLU, the same
+weights, passes stacked 16 to a GEMM as mc_predict stacks them) four ways:
 
-- ``fastdrop.ensemble.mc_predict`` (masks from the Philox kernels, fused with the scaling);
+- ``fastdrop.theory.mc_predict`` itself (total time);
+- the stacked loop written out with ``fastdrop.dropout`` masks, timing the mask calls;
 - the same loop with NumPy masks: ``h * (rng.random(h.shape) < keep) / keep``;
 - PyTorch with dropout left on (``F.dropout(training=True)`` under ``no_grad``), when
   torch is importable; skipped cleanly otherwise.
 
-Each reports passes per second and the share of its time spent making and applying
-masks (the target for fastdrop: at most 5 %).  T defaults to 1000
-(``FASTDROP_BENCH_MC_T`` overrides it for quick runs).
+Each loop reports passes per second and the share of its time spent making and applying
+masks (target for fastdrop in targets.py).  T defaults to 16 passes, one stacked chunk,
+so the group stays short; ``FASTDROP_BENCH_MC_T`` sets more (300 for the mask-share
+target), ``FASTDROP_BENCH_MC_ROUNDS`` the script's interleaved rounds (default 3).
 """
 import os
+import statistics
 import sys
 import time
 
-if __name__ == "__main__":  # run as a script: use the tree's fastdrop, not an installed one
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import sitepath
 
-import numpy as np
+sitepath.prefer_built_source_tree()
 
-import fastdrop
-from fastdrop import ensemble
-from fastdrop.model import build_mlp
+import numpy as np  # noqa: E402  (after the choice of fastdrop)
+
+import fastdrop  # noqa: E402
+from fastdrop import theory  # noqa: E402
+from fastdrop.cli.timing import interleaved_times  # noqa: E402
+from fastdrop.nn import build_mlp  # noqa: E402
+from targets import MC_MASK_SHARE, describe, verdict  # noqa: E402
 
 SIZES = (784, 1024, 1024, 10)
 INPUT_RATE, HIDDEN_RATE = 0.2, 0.5
@@ -37,14 +42,16 @@ PASSES_PER_CHUNK = 16  # what mc_predict's default 64 MB chunk gives for 1000 x 
 SEED = 20240601
 
 
-def mc_passes():
-    text = os.environ.get("FASTDROP_BENCH_MC_T", "").strip()
-    if not text:
-        return 1000
-    value = int(text)
+def _positive_env(name, default):
+    text = os.environ.get(name, "").strip()
+    value = int(text) if text else default
     if value < 1:
-        raise ValueError(f"FASTDROP_BENCH_MC_T must be >= 1, got {value}")
+        raise ValueError(f"{name} must be >= 1, got {value}")
     return value
+
+
+def mc_passes():
+    return _positive_env("FASTDROP_BENCH_MC_T", PASSES_PER_CHUNK)
 
 
 def make_problem():
@@ -68,33 +75,27 @@ def _softmax_sum(logits, passes):
     return p.sum(axis=0)
 
 
-# -- the three implementations -------------------------------------------------------------------
+# -- the implementations: each returns (seconds, mask seconds or None, mean probabilities) ---------
 
-def run_fastdrop(model, X, T):
-    """mc_predict, with the time inside its dropout kernel calls measured."""
-    mask_seconds = 0.0
-    kernel = ensemble._dropout
-
-    def timed_dropout(*args, **kwargs):
-        nonlocal mask_seconds
-        start = time.perf_counter()
-        out = kernel(*args, **kwargs)
-        mask_seconds += time.perf_counter() - start
-        return out
-
-    ensemble._dropout = timed_dropout
-    try:
-        start = time.perf_counter()
-        result = ensemble.mc_predict(model, X, T, seed=SEED)
-        seconds = time.perf_counter() - start
-    finally:
-        ensemble._dropout = kernel
-    return seconds, mask_seconds, result.mean
+def run_mc_predict(model, X, T):
+    start = time.perf_counter()
+    mean = theory.mc_predict(model, X, T, seed=SEED).mean
+    return time.perf_counter() - start, None, mean
 
 
-def run_numpy(model, X, T):
-    """The same stacked loop with masks from numpy.random.Generator."""
-    rng = np.random.default_rng(SEED)
+def fastdrop_masks(h, keep, layer, first_pass):
+    return fastdrop.dropout(h, keep_prob=keep, seed=SEED, stream=layer,
+                            offset=first_pass * h.size // PASSES_PER_CHUNK, out=h)
+
+
+def numpy_masks(rng):
+    def masked(h, keep, layer, first_pass):
+        return h * (rng.random(h.shape, dtype=np.float32) < keep) * np.float32(1.0 / keep)
+    return masked
+
+
+def run_loop(model, X, T, masked):
+    """The stacked loop, with `masked(h, keep, layer, first_pass)` dropping units."""
     layers = affine_layers(model)
     total = np.zeros((BATCH, SIZES[-1]))
     mask_seconds = 0.0
@@ -105,7 +106,7 @@ def run_numpy(model, X, T):
         for i, (W, b, keep) in enumerate(layers):
             if keep < 1.0:
                 m0 = time.perf_counter()
-                h = h * (rng.random(h.shape, dtype=np.float32) < keep) * np.float32(1.0 / keep)
+                h = masked(h, keep, i, t0)
                 mask_seconds += time.perf_counter() - m0
             h = h @ W + b
             if i < len(layers) - 1:
@@ -148,6 +149,17 @@ def run_torch(model, X, T, torch):
     return time.perf_counter() - start, mask_seconds, total / T
 
 
+def runners(model, X, T, torch=None):
+    """{name: no-argument callable returning (seconds, mask seconds or None, mean)}."""
+    out = {"fastdrop mc_predict": lambda: run_mc_predict(model, X, T),
+           "loop, fastdrop masks": lambda: run_loop(model, X, T, fastdrop_masks),
+           "loop, NumPy masks": lambda: run_loop(model, X, T,
+                                                 numpy_masks(np.random.default_rng(SEED)))}
+    if torch is not None:
+        out[f"torch {torch.__version__} F.dropout"] = lambda: run_torch(model, X, T, torch)
+    return out
+
+
 def check_same_estimate(mean, reference, T):
     """Two MC estimates of the same average agree to within sampling noise."""
     tolerance = 0.02 + 5.0 / np.sqrt(T)
@@ -166,73 +178,65 @@ if pytest is not None:
     @pytest.fixture(scope="module")
     def problem():
         model, X = make_problem()
-        return model, X, mc_passes()
+        T = mc_passes()
+        torch = torch_module()
+        return runners(model, X, T, torch), T, theory.mc_predict(model, X, T, seed=SEED).mean
 
-    @pytest.fixture(scope="module")
-    def fastdrop_mean(problem):
-        model, X, T = problem
-        return ensemble.mc_predict(model, X, min(T, 64), seed=SEED).mean
-
-    def _bench(benchmark, name, runner, T):
+    @pytest.mark.parametrize("name", ["fastdrop mc_predict", "loop, fastdrop masks",
+                                      "loop, NumPy masks", "torch"])
+    def test_mc(benchmark, problem, name):
+        calls, T, reference = problem
+        if name == "torch":
+            name = next((n for n in calls if n.startswith("torch")), None)
+            if name is None:
+                pytest.skip("torch is not installed")
         outcome = {}
 
         def once():
-            outcome["result"] = runner()
+            outcome["result"] = calls[name]()
 
-        rounds = 1 if T >= 200 else 3
         benchmark.group = f"MC dropout, T={T} passes of 784-1024-1024-10 over {BATCH} inputs"
-        benchmark.pedantic(once, rounds=rounds, iterations=1, warmup_rounds=0)
+        benchmark.pedantic(once, rounds=3, iterations=1, warmup_rounds=1)
         seconds, mask_seconds, mean = outcome["result"]
         benchmark.extra_info.update(impl=name, T=T, passes_per_second=T / seconds,
-                                    mask_share=mask_seconds / seconds,
-                                    threads=fastdrop.get_num_threads(), simd=fastdrop.simd_level())
-        return mean, mask_seconds / seconds
-
-    def test_mc_fastdrop(benchmark, problem, fastdrop_mean):
-        model, X, T = problem
-        mean, _ = _bench(benchmark, "fastdrop.ensemble.mc_predict",
-                         lambda: run_fastdrop(model, X, T), T)
-        check_same_estimate(mean, fastdrop_mean, min(T, 64))
-
-    def test_mc_numpy_masks(benchmark, problem, fastdrop_mean):
-        model, X, T = problem
-        mean, _ = _bench(benchmark, "NumPy masks", lambda: run_numpy(model, X, T), T)
-        check_same_estimate(mean, fastdrop_mean, min(T, 64))
-
-    def test_mc_torch(benchmark, problem, fastdrop_mean):
-        torch = pytest.importorskip("torch")
-        model, X, T = problem
-        mean, _ = _bench(benchmark, "torch F.dropout", lambda: run_torch(model, X, T, torch), T)
-        check_same_estimate(mean, fastdrop_mean, min(T, 64))
+                                    threads=fastdrop.get_num_threads(),
+                                    simd=fastdrop.simd_level())
+        if mask_seconds is not None:
+            benchmark.extra_info["mask_share"] = mask_seconds / seconds
+        check_same_estimate(mean, reference, T)
 
 
 # -- one-shot report -------------------------------------------------------------------------------
 
 def main():
     T = mc_passes()
+    rounds = _positive_env("FASTDROP_BENCH_MC_ROUNDS", 3)
     model, X = make_problem()
     torch = torch_module()
     print(f"MC dropout: T = {T} passes of {'-'.join(map(str, SIZES))} (dropout {INPUT_RATE}/"
           f"{HIDDEN_RATE}/{HIDDEN_RATE}) over {BATCH} inputs, {PASSES_PER_CHUNK} passes per GEMM; "
-          f"fastdrop {fastdrop.simd_level()}, {fastdrop.get_num_threads()} threads")
-    runs = [("fastdrop mc_predict", lambda: run_fastdrop(model, X, T)),
-            ("NumPy masks", lambda: run_numpy(model, X, T))]
-    if torch is not None:
-        runs.append((f"torch {torch.__version__} F.dropout", lambda: run_torch(model, X, T, torch)))
-    else:
+          f"fastdrop {fastdrop.simd_level()}, {fastdrop.get_num_threads()} threads; medians of "
+          f"{rounds} interleaved rounds")
+    if torch is None:
         print("(torch is not installed: its row is skipped)")
-    results = []
-    for name, runner in runs:
-        seconds, mask_seconds, mean = runner()
-        results.append((name, seconds, mask_seconds, mean))
-    reference = results[0][3]
+    calls = runners(model, X, T, torch)
+    outcomes = {name: [] for name in calls}
+    recorded = {name: (lambda name=name: outcomes[name].append(calls[name]())) for name in calls}
+    times = interleaved_times(recorded, rounds, warmup=1, round_seconds=0)
+    reference = outcomes["fastdrop mc_predict"][-1][2]
+    base = statistics.median(times["fastdrop mc_predict"])
     print(f"{'implementation':28s} {'seconds':>9s} {'passes/s':>9s} {'mask share':>11s} "
-          f"{'vs fastdrop':>11s} {'max|mean diff|':>15s}")
-    for name, seconds, mask_seconds, mean in results:
-        print(f"{name:28s} {seconds:9.2f} {T / seconds:9.1f} {100 * mask_seconds / seconds:10.1f}% "
-              f"{seconds / results[0][1]:10.2f}x {np.max(np.abs(mean - reference)):15.4f}")
-    share = results[0][2] / results[0][1]
-    print(f"fastdrop mask share {100 * share:.1f} % (target <= 5 %): {'met' if share <= 0.05 else 'NOT met'}")
+          f"{'x mc_predict':>12s} {'max|mean diff|':>15s}")
+    for name, seconds_rounds in times.items():
+        seconds = statistics.median(seconds_rounds)
+        shares = [m / s for s, m, _ in outcomes[name] if m is not None]
+        share = f"{100 * statistics.median(shares):10.1f}%" if shares else f"{'':11s}"
+        difference = np.max(np.abs(outcomes[name][-1][2] - reference))
+        print(f"{name:28s} {seconds:9.2f} {T / seconds:9.1f} {share} {seconds / base:11.2f}x "
+              f"{difference:15.4f}")
+    share = statistics.median(m / s for s, m, _ in outcomes["loop, fastdrop masks"])
+    print(f"fastdrop mask share {100 * share:.1f} % (target {describe(MC_MASK_SHARE)}): "
+          f"{verdict(share, MC_MASK_SHARE)}")
     return 0
 
 

@@ -4,8 +4,8 @@
     python bench/bench_variants.py                                # one-shot ratio report
     FASTDROP_BENCH_VARIANT_LOG2=20 python bench/bench_variants.py # another size (2^20)
 
-Each group puts a variant next to what issue 6 compares it with, on the same array and
-with a preallocated output:
+Each group puts variants next to their baseline, on the same array and with a
+preallocated output:
 
 - ``broadcast``: channel dropout, channels first ``(64, 64, 64, 64)`` with noise shape
   ``(64, 64, 1, 1)`` and channels last with ``(64, 1, 1, 64)``, and time-locked dropout of
@@ -16,20 +16,22 @@ with a preallocated output:
 - ``float16``: ``dropout`` of float16 against ``np.multiply`` of float16 (target: at most
   1.0x), with ``gaussian_dropout`` of float16 alongside.
 
-The script mode times every case in the same process, interleaved, best of several
-rounds, and prints each ratio to its baseline next to the target.
+The script mode times every group's cases in interleaved rounds (medians) and prints each
+ratio to its baseline next to its target from targets.py.
 """
 import os
-import sys
-import time
 
-if __name__ == "__main__":  # run as a script: use the tree's fastdrop, not an installed one
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import sitepath
 
-import numpy as np
-import pytest
+sitepath.prefer_built_source_tree()
 
-import fastdrop
+import numpy as np  # noqa: E402  (after the choice of fastdrop)
+import pytest  # noqa: E402
+
+import fastdrop  # noqa: E402
+from fastdrop.cli.bench import format_seconds  # noqa: E402
+from fastdrop.cli.timing import interleaved_medians  # noqa: E402
+from targets import VARIANTS, describe, verdict  # noqa: E402
 
 SEED = 20240601
 RATE = 0.5
@@ -68,31 +70,29 @@ class Arrays:
 
 
 def cases(a):
-    """{group: [(name, callable, is_baseline, target ratio or None)]}."""
+    """{group: [(name, callable)]}, the group's baseline first."""
     n, c = a.channel_shape[0], a.channel_shape[1]
     b, _, f = a.sequence_shape
     return {
         "broadcast": [
-            ("dropout (plain)", lambda: fastdrop.dropout(a.x4, RATE, seed=SEED, out=a.y4), True, None),
+            ("dropout (plain)", lambda: fastdrop.dropout(a.x4, RATE, seed=SEED, out=a.y4)),
             ("channel dropout, channels first", lambda: fastdrop.dropout(
-                a.x4, RATE, seed=SEED, out=a.y4, noise_shape=(n, c, 1, 1)), False, 1.2),
+                a.x4, RATE, seed=SEED, out=a.y4, noise_shape=(n, c, 1, 1))),
             ("channel dropout, channels last", lambda: fastdrop.dropout(
-                a.x4, RATE, seed=SEED, out=a.y4, noise_shape=(n, 1, 1, a.channel_shape[3])), False, 1.2),
+                a.x4, RATE, seed=SEED, out=a.y4, noise_shape=(n, 1, 1, a.channel_shape[3]))),
             ("time-locked dropout", lambda: fastdrop.dropout(
-                a.x3, RATE, seed=SEED, out=a.y3, noise_shape=(b, 1, f)), False, 1.2),
+                a.x3, RATE, seed=SEED, out=a.y3, noise_shape=(b, 1, f))),
         ],
         "gaussian": [
-            ("dropout (plain)", lambda: fastdrop.dropout(a.x32, RATE, seed=SEED, out=a.y32), True, None),
-            ("gaussian_dropout", lambda: fastdrop.gaussian_dropout(a.x32, RATE, seed=SEED, out=a.y32),
-             False, 2.0),
-            ("alpha_dropout", lambda: fastdrop.alpha_dropout(a.x32, RATE, seed=SEED, out=a.y32),
-             False, None),
+            ("dropout (plain)", lambda: fastdrop.dropout(a.x32, RATE, seed=SEED, out=a.y32)),
+            ("gaussian_dropout", lambda: fastdrop.gaussian_dropout(a.x32, RATE, seed=SEED, out=a.y32)),
+            ("alpha_dropout", lambda: fastdrop.alpha_dropout(a.x32, RATE, seed=SEED, out=a.y32)),
         ],
         "float16": [
-            ("np.multiply float16", lambda: np.multiply(a.x16, np.float16(2.0), out=a.y16), True, None),
-            ("dropout float16", lambda: fastdrop.dropout(a.x16, RATE, seed=SEED, out=a.y16), False, 1.0),
+            ("np.multiply float16", lambda: np.multiply(a.x16, np.float16(2.0), out=a.y16)),
+            ("dropout float16", lambda: fastdrop.dropout(a.x16, RATE, seed=SEED, out=a.y16)),
             ("gaussian_dropout float16", lambda: fastdrop.gaussian_dropout(
-                a.x16, RATE, seed=SEED, out=a.y16), False, None),
+                a.x16, RATE, seed=SEED, out=a.y16)),
         ],
     }
 
@@ -120,33 +120,26 @@ CASE_IDS = [(group, name) for group, entries in cases(_Names()).items() for name
 @pytest.mark.parametrize("group,name", CASE_IDS, ids=[f"{g}-{n}" for g, n in CASE_IDS])
 def test_variant(benchmark, group, name):
     a = arrays()
-    entry = next(e for e in cases(a)[group] if e[0] == name)
+    entries = cases(a)[group]
     benchmark.group = f"{group} n=2^{size_log2()}"
-    benchmark.extra_info.update(impl=name, elements=a.size, baseline=entry[2], target=entry[3])
-    benchmark(entry[1])
+    benchmark.extra_info.update(impl=name, elements=a.size, baseline=entries[0][0] == name)
+    benchmark(dict(entries)[name])
 
 
 def report(rounds=7):
     a = arrays()
     print(f"fastdrop {fastdrop.__version__}: simd={fastdrop.simd_level()} "
-          f"threads={fastdrop.get_num_threads()} n=2^{size_log2()} (best of {rounds} rounds)")
+          f"threads={fastdrop.get_num_threads()} n=2^{size_log2()} "
+          f"(medians of {rounds} interleaved rounds)")
     for group, entries in cases(a).items():
-        best = {name: float("inf") for name, *_ in entries}
-        for _ in range(rounds):  # interleaved, so load changes hit every case alike
-            for name, run, *_ in entries:
-                run()
-                start = time.perf_counter()
-                run()
-                best[name] = min(best[name], time.perf_counter() - start)
-        base = next(name for name, _, is_base, _ in entries if is_base)
-        print(f"\n[{group}] baseline: {base} {best[base] * 1e3:.2f} ms")
-        for name, _, is_base, target in entries:
-            if is_base:
-                continue
-            ratio = best[name] / best[base]
-            verdict = "" if target is None else (" ok" if ratio <= target else " MISSED")
-            goal = "" if target is None else f" (target <= {target:.1f}x){verdict}"
-            print(f"  {name:34s} {best[name] * 1e3:8.2f} ms  {ratio:5.2f}x{goal}")
+        medians = interleaved_medians(dict(entries), rounds, warmup=1)
+        base = entries[0][0]
+        print(f"\n[{group}] baseline: {base} {format_seconds(medians[base])}")
+        for name, _ in entries[1:]:
+            ratio = medians[name] / medians[base]
+            target = VARIANTS.get(name)
+            print(f"  {name:34s} {format_seconds(medians[name]):>9}  {ratio:6.2f}x  "
+                  f"{describe(target)} {verdict(ratio, target)}")
 
 
 if __name__ == "__main__":

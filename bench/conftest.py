@@ -20,15 +20,22 @@ Fixtures (each parametrizes the tests that ask for it, nothing is autouse):
   "<dtype> n=<size>" in which every implementation of that size and dtype sits;
 - ``simd_level`` / ``num_threads``: run the test at that SIMD level / thread count, put
   back afterwards.
+
+From the root of a source tree that was ``pip install``ed without building in place, the
+installed fastdrop is used (see sitepath.py).
 """
 import os
 
-import numpy as np
-import pytest
+import sitepath
 
-import fastdrop
-from fastdrop import config
-from fastdrop.benchmark import parse_sizes, parse_threads
+sitepath.prefer_built_source_tree()
+
+import numpy as np  # noqa: E402  (after the choice of fastdrop)
+import pytest  # noqa: E402
+
+import fastdrop  # noqa: E402
+from fastdrop import config  # noqa: E402
+from fastdrop.cli.bench import parse_sizes, parse_threads  # noqa: E402
 
 DEFAULT_BENCH_SIZES = "10,16,20,24"
 BENCH_SEED = 20240601
@@ -44,8 +51,7 @@ def bench_sizes():
     try:
         return parse_sizes(text)
     except ValueError as exc:
-        reason = str(exc).removeprefix("--sizes: ")
-        raise pytest.UsageError(f"FASTDROP_BENCH_SIZES: {reason}") from None
+        raise pytest.UsageError(f"FASTDROP_BENCH_SIZES: {exc}") from None
 
 
 def bench_levels():
@@ -68,8 +74,7 @@ def bench_threads():
     try:
         return parse_threads(text)
     except ValueError as exc:
-        reason = str(exc).removeprefix("--threads: ")
-        raise pytest.UsageError(f"FASTDROP_BENCH_THREADS: {reason}") from None
+        raise pytest.UsageError(f"FASTDROP_BENCH_THREADS: {exc}") from None
 
 
 def size_id(size):
@@ -100,12 +105,8 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture
 def simd_level(request):
-    saved = fastdrop.simd_level()
-    config.set_simd_level(request.param)
-    try:
+    with config.simd(request.param):
         yield request.param
-    finally:
-        config.set_simd_level(saved)
 
 
 @pytest.fixture
