@@ -265,7 +265,8 @@ def alpha_dropout(x, rate, keep_prob, seed, stream, offset, noise_shape, trainin
 
 
 def alpha_dropout_backward(grad, mask, rate, keep_prob, seed, stream, offset, noise_shape, out):
-    check_regeneration_args(mask, rate, keep_prob, seed, stream, offset, noise_shape)
+    check_regeneration_args(mask, rate, keep_prob, seed, stream, offset, noise_shape,
+                            "alpha_dropout_backward")
     grad = check_input(grad, "grad")
     user, call, noise = _alpha_source(grad.shape, rate, keep_prob, seed, stream, offset,
                                       noise_shape, mask, True, "alpha_dropout_backward")

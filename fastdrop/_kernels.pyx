@@ -707,10 +707,9 @@ cdef object eval_identity(object x, object out, object return_extra):
     return (x, None) if return_extra else x
 
 
-def try_dropout(x, rate, keep_prob, seed, stream, offset, training, inverted, out, return_mask,
-                noise_shape, mask):
-    """dropout of a plain call, or NotImplemented.  `rate` is the rate the call gives
-    (None where only keep_prob is given)."""
+cdef object try_sampled_forward(x, rate, keep_prob, seed, stream, offset, training, inverted,
+                                out, return_mask, noise_shape, mask, bint alpha):
+    """dropout (alpha False) or alpha_dropout (alpha True, inverted True) of a plain call."""
     if (noise_shape is not None or mask is not None or not plain_float_array(x)
             or not (plain_flag(training) and plain_flag(inverted) and plain_flag(return_mask))):
         return NotImplemented
@@ -720,19 +719,33 @@ def try_dropout(x, rate, keep_prob, seed, stream, offset, training, inverted, ou
     cdef uint64_t first
     if kp < 0.0 or not plain_position(stream, offset, size, &s, &first):
         return NotImplemented
-    if training is False:
+    if training is False:  # classical dropout's x * keep_prob takes the general path
         return eval_identity(x, out, return_mask) if inverted else NotImplemented
     if not plain_key(seed, keep_threshold(kp), &s):
         return NotImplemented
     y = output_for(<cnp.ndarray>x, out)
     if y is None:
         return NotImplemented
-    cdef double scale = dropout_scale(kp, inverted)
     bits = new_bits(size) if return_mask else None
-    dropout_arrays(<cnp.ndarray>x, <cnp.ndarray>y, bits, first, &s, scale)
+    cdef alpha_op op
+    if alpha:
+        op = alpha_forward_op(kp)
+        sampled_op(<cnp.ndarray>x, <cnp.ndarray>y, bits, first, &s, op.mul, op.add, op.fill,
+                   op.affine)
+    else:
+        op.mul = dropout_scale(kp, inverted)
+        dropout_arrays(<cnp.ndarray>x, <cnp.ndarray>y, bits, first, &s, op.mul)
     if not return_mask:
         return y
-    return y, mask_fields(bits, x.shape, size, kp, scale, seed, stream, offset)
+    return y, mask_fields(bits, x.shape, size, kp, op.mul, seed, stream, offset)
+
+
+def try_dropout(x, rate, keep_prob, seed, stream, offset, training, inverted, out, return_mask,
+                noise_shape, mask):
+    """dropout of a plain call, or NotImplemented.  `rate` is the rate the call gives
+    (None where only keep_prob is given)."""
+    return try_sampled_forward(x, rate, keep_prob, seed, stream, offset, training, inverted, out,
+                               return_mask, noise_shape, mask, False)
 
 
 def try_sample_mask(shape, rate, keep_prob, seed, stream, offset, noise_shape):
@@ -786,28 +799,8 @@ def try_apply_mask(x, bits, mask_shape, scale, inverted, out):
 def try_alpha_dropout(x, rate, keep_prob, seed, stream, offset, noise_shape, training, out,
                       return_mask, mask):
     """alpha_dropout of a plain call, or NotImplemented.  `rate` as in try_dropout."""
-    if (noise_shape is not None or mask is not None or not plain_float_array(x)
-            or not (plain_flag(training) and plain_flag(return_mask))):
-        return NotImplemented
-    cdef double kp = plain_keep_prob(rate, keep_prob)
-    cdef Py_ssize_t size = cnp.PyArray_SIZE(<cnp.ndarray>x)
-    cdef fd_stream s
-    cdef uint64_t first
-    if kp < 0.0 or not plain_position(stream, offset, size, &s, &first):
-        return NotImplemented
-    if training is False:
-        return eval_identity(x, out, return_mask)
-    if not plain_key(seed, keep_threshold(kp), &s):
-        return NotImplemented
-    y = output_for(<cnp.ndarray>x, out)
-    if y is None:
-        return NotImplemented
-    cdef alpha_op op = alpha_forward_op(kp)
-    bits = new_bits(size) if return_mask else None
-    sampled_op(<cnp.ndarray>x, <cnp.ndarray>y, bits, first, &s, op.mul, op.add, op.fill, op.affine)
-    if not return_mask:
-        return y
-    return y, mask_fields(bits, x.shape, size, kp, op.mul, seed, stream, offset)
+    return try_sampled_forward(x, rate, keep_prob, seed, stream, offset, training, True, out,
+                               return_mask, noise_shape, mask, True)
 
 
 def try_alpha_dropout_backward(grad, rate, keep_prob, seed, stream, offset, noise_shape, out):

@@ -234,17 +234,31 @@ def check_noise_array(noise, shape, dtype):
     return noise
 
 
-def check_gaussian_backward_args(noise, rate, keep_prob, seed, stream, offset):
-    """The stored noise, or what regenerates it (rate/keep_prob, seed, stream, offset), not both."""
-    if noise is not None:
-        if rate is not None or keep_prob is not None or seed is not None or stream != 0 or offset != 0:
-            raise TypeError("gaussian_dropout_backward: pass either noise or rate/keep_prob + "
-                            "seed (+ stream, offset) to regenerate it, not both")
+def check_stored_or_regenerated(function, stored_name, stored, rate, keep_prob, seed, stream,
+                                offset, noise_shape=None, *, stored_takes_rate=False):
+    """A backward takes what its forward stored (mask, noise) *or* what regenerates it
+    (rate/keep_prob + seed, stream, offset, noise_shape), never a mix.
+
+    stored_takes_rate: the stored value may come with rate/keep_prob (a boolean mask,
+    whose scale they give).
+    """
+    if stored is not None:
+        with_rate = not stored_takes_rate and (rate is not None or keep_prob is not None)
+        if with_rate or seed is not None or stream != 0 or offset != 0 or noise_shape is not None:
+            also = "stream, offset, noise_shape" if stored_name == "mask" else "stream, offset"
+            raise TypeError(f"{function}: pass either {stored_name} or rate/keep_prob + seed "
+                            f"(+ {also}) to regenerate it, not both")
         return
     if seed is None:
-        raise ValueError("gaussian_dropout_backward needs the noise, or the seed it was drawn with")
+        raise ValueError(f"{function} needs the {stored_name}, or the seed it was made with")
     if isinstance(seed, np.random.Generator):
-        raise TypeError("gaussian_dropout_backward: seed must be the int key the noise was "
-                        "drawn with, not a Generator")
+        raise TypeError(f"{function}: seed must be the int key the {stored_name} was made "
+                        "with, not a Generator")
     if rate is None and keep_prob is None:
-        raise TypeError("gaussian_dropout_backward without noise needs rate or keep_prob")
+        raise TypeError(f"{function} without {stored_name} needs rate or keep_prob")
+
+
+def check_gaussian_backward_args(noise, rate, keep_prob, seed, stream, offset):
+    """The stored noise, or what regenerates it, not both."""
+    check_stored_or_regenerated("gaussian_dropout_backward", "noise", noise, rate, keep_prob,
+                                seed, stream, offset)

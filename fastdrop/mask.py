@@ -6,8 +6,8 @@ import numbers
 import numpy as np
 
 from . import _kernels
-from ._validate import (DEFAULT_RATE, broadcasts_to, check_bool_mask, check_training_flag,
-                        resolve_keep_prob)
+from ._validate import (DEFAULT_RATE, broadcasts_to, check_bool_mask,
+                        check_stored_or_regenerated, check_training_flag, resolve_keep_prob)
 
 
 class Mask:
@@ -230,21 +230,9 @@ def resolve_user_mask(mask, shape, rate=None, keep_prob=None, inverted=True, nam
     return Mask.from_bool(checked, bool_keep_prob, inverted=inverted)
 
 
-def check_regeneration_args(mask, rate, keep_prob, seed, stream, offset, noise_shape=None):
-    """A backward takes a stored mask *or* what regenerates it, never a mix.
-
-    A boolean (user) mask comes with rate/keep_prob, which give its scale.
-    """
-    if mask is not None:
-        with_rate = isinstance(mask, Mask) and (rate is not None or keep_prob is not None)
-        if with_rate or seed is not None or stream != 0 or offset != 0 or noise_shape is not None:
-            raise TypeError("dropout_backward: pass either mask or rate/keep_prob + seed "
-                            "(+ stream, offset, noise_shape) to regenerate it, not both")
-        return
-    if seed is None:
-        raise ValueError("dropout_backward needs the Mask, or the seed it was sampled with")
-    if isinstance(seed, np.random.Generator):
-        raise TypeError("dropout_backward: seed must be the int key the mask was sampled "
-                        "with (Mask.seed), not a Generator")
-    if rate is None and keep_prob is None:
-        raise TypeError("dropout_backward without a mask needs rate or keep_prob")
+def check_regeneration_args(mask, rate, keep_prob, seed, stream, offset, noise_shape=None,
+                            function="dropout_backward"):
+    """The stored mask, or what regenerates it, not both; a boolean (user) mask comes with
+    rate/keep_prob, which give its scale."""
+    check_stored_or_regenerated(function, "mask", mask, rate, keep_prob, seed, stream, offset,
+                                noise_shape, stored_takes_rate=not isinstance(mask, Mask))

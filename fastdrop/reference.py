@@ -283,7 +283,8 @@ def alpha_dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, 
 def alpha_dropout_backward(grad, mask=None, *, rate=None, keep_prob=None, seed=None, stream=0,
                            offset=0, noise_shape=None, out=None):
     """grad * a where kept, 0 where dropped."""
-    check_regeneration_args(mask, rate, keep_prob, seed, stream, offset, noise_shape)
+    check_regeneration_args(mask, rate, keep_prob, seed, stream, offset, noise_shape,
+                            "alpha_dropout_backward")
     grad = check_input(grad, "grad")
     keep, q, _ = _alpha_keep(grad.shape, rate, keep_prob, seed, stream, offset, noise_shape, mask,
                              True, "alpha_dropout_backward")
