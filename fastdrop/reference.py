@@ -1,26 +1,28 @@
 """Pure-NumPy twin of fastdrop's kernels: same names, same arguments, same bits.
 
-Read this next to DESIGN.md §2-§5 and §7.  Nothing here is fast; everything here is plain.
-The C kernels are tested against these functions bit for bit, and these functions are
-tested against the known-answer vectors of DESIGN.md §2 (from Random123), so neither
-implementation is its own oracle.
+Read this next to the design contract (DESIGN.md in the source distribution): the random
+stream, the mask format, the numerics and the variants.  Nothing here is fast; everything
+here is plain.  The C kernels are tested against these functions bit for bit, and these
+functions are tested against the Philox known-answer vectors (from Random123), so neither
+implementation is its own oracle.  The argument checks are the library's own (so a bad
+call raises the same error here), but every number (random words, keep threshold,
+scales, alpha-dropout constants, Gaussian noise) is derived here from the contract.
 """
 import math
 
 import numpy as np
 
-from ._args import (DEFAULT_RATE, FLOAT16, FLOAT32, DropoutCall, alpha_constants,
-                    check_gaussian_backward_args, check_input, check_mask_only_args,
-                    check_noise_array, check_noise_shape, check_out, check_regeneration_args,
-                    check_shape, check_training_flag, compute_dtype, gaussian_noise_dtype,
-                    gaussian_sigma, resolve_user_mask, scale_in)
-from ._mask import Mask
+from ._validate import (DEFAULT_RATE, FLOAT16, FLOAT32, SamplingArgs,
+                        check_gaussian_backward_args, check_gaussian_keep_prob, check_input,
+                        check_mask_only_args, check_noise_array, check_noise_shape, check_out,
+                        check_shape, check_training_flag, compute_dtype, gaussian_noise_dtype)
+from .mask import Mask, check_regeneration_args, check_user_mask
 
 __all__ = ["philox4x32_10", "random_words", "sample_mask", "dropout", "apply_mask",
            "dropout_backward", "alpha_dropout", "alpha_dropout_backward", "box_muller",
            "gaussian_normals", "gaussian_dropout", "gaussian_dropout_backward"]
 
-# §2: Philox4x32-10 constants (Salmon et al., SC'11).
+# Philox4x32-10 constants (Salmon et al., SC'11).
 PHILOX_M0 = np.uint64(0xD2511F53)
 PHILOX_M1 = np.uint64(0xCD9E8D57)
 PHILOX_W0 = np.uint64(0x9E3779B9)
@@ -71,16 +73,44 @@ def random_words(seed, stream, offset, size):
     return stream_words[start:start + size]
 
 
+def keep_threshold(keep_prob):
+    """T = floor(keep_prob * 2**32) (exact: the product is by a power of two)."""
+    return int(math.floor(keep_prob * 2.0**32))
+
+
+def dropout_scale(keep_prob, inverted=True):
+    """The float64 factor of kept elements: 1/keep_prob (inverted) or 1; 0 when nothing is kept."""
+    if not inverted:
+        return 1.0
+    return 1.0 / keep_prob if keep_prob > 0.0 else 0.0
+
+
+def scale_in(dtype, scale):
+    """A float64 factor rounded once to `dtype` (to inf where it overflows)."""
+    with np.errstate(over="ignore"):
+        return np.dtype(dtype).type(scale)
+
+
 def _keep(call, size):
     """Boolean keep decisions: kept iff word < T = floor(keep_prob * 2**32)."""
     words = random_words(call.key, call.stream, call.offset, size)
-    return words < np.uint64(call.threshold) if call.threshold < 2**32 else np.ones(size, bool)
+    threshold = keep_threshold(call.keep_prob)
+    return words < np.uint64(threshold) if threshold < 2**32 else np.ones(size, bool)
 
 
-def _mask_of(call, shape, keep):
-    bits = np.packbits(keep, bitorder="little")  # §4: bit i % 8 of byte i // 8, padding 0
-    return Mask(bits, shape, call.keep_prob, call.scale,
+def _mask_of(call, shape, keep, scale):
+    bits = np.packbits(keep, bitorder="little")  # bit i % 8 of byte i // 8, padding 0
+    return Mask(bits, shape, call.keep_prob, scale,
                 seed=call.key, stream=call.stream, offset=call.offset)
+
+
+def _user_mask(mask, shape, rate, keep_prob, inverted=True):
+    """The caller's mask= as a Mask; a boolean array is packed here with its scale."""
+    checked, bool_keep_prob = check_user_mask(mask, shape, rate, keep_prob)
+    if bool_keep_prob is None:
+        return checked
+    return Mask(np.packbits(checked.reshape(-1), bitorder="little"), checked.shape,
+                bool_keep_prob, dropout_scale(bool_keep_prob, inverted))
 
 
 def sample_mask(shape, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset=0,
@@ -89,18 +119,18 @@ def sample_mask(shape, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0
     shape = check_shape(shape)
     noise = check_noise_shape(noise_shape, shape)
     size = math.prod(noise)
-    call = DropoutCall(size, rate, keep_prob, seed, stream, offset)
-    return _mask_of(call, noise, _keep(call, size))
+    call = SamplingArgs(size, rate, keep_prob, seed, stream, offset)
+    return _mask_of(call, noise, _keep(call, size), dropout_scale(call.keep_prob))
 
 
 def _masked_scale(x, keep, scale, out):
-    """§3: kept -> x * dtype(scale); dropped -> +0.0, whatever x is (NaN and inf too).
+    """Kept -> x * dtype(scale); dropped -> +0.0, whatever x is (NaN and inf too).
 
-    `keep` has x's shape or a noise shape (§7.1), broadcast against x.
+    `keep` has x's shape or a noise shape, broadcast against x.
     """
     keep = np.broadcast_to(keep, x.shape)
     with np.errstate(all="ignore"):
-        if x.dtype == FLOAT16:  # §7.5: in float32 with the float32 factor, rounded once
+        if x.dtype == FLOAT16:  # in float32 with the float32 factor, rounded once
             kept = (x.astype(np.float32) * scale_in(FLOAT32, scale)).astype(FLOAT16)
         else:
             kept = x * scale_in(x.dtype, scale)
@@ -112,23 +142,23 @@ def _masked_scale(x, keep, scale, out):
 
 
 def apply_mask(x, mask, *, rate=None, keep_prob=None, inverted=True, out=None):
-    """x * mask.scale where the mask keeps, +0.0 elsewhere (a Mask, or booleans + rate, §7.6)."""
+    """x * mask.scale where the mask keeps, +0.0 elsewhere (a Mask, or booleans + rate)."""
     x = check_input(x)
     inverted = check_training_flag(inverted, "inverted")
-    mask = resolve_user_mask(mask, x.shape, rate, keep_prob, inverted)
+    mask = _user_mask(mask, x.shape, rate, keep_prob, inverted)
     if out is not None:
         check_out(out, x.shape, x.dtype)
     return _masked_scale(x, mask.to_bool(), mask.scale, out)
 
 
 def _eval(x, keep_prob, inverted, out):
-    """§1: test output is x (inverted) or x * keep_prob (classical)."""
+    """Test output: x (inverted) or x * keep_prob (classical)."""
     if inverted:
         y = x if out is None else out
         if out is not None:
             np.copyto(out, x)
         return y
-    if x.dtype == FLOAT16:  # §7.5
+    if x.dtype == FLOAT16:  # in float32, rounded once
         y = (x.astype(np.float32) * np.float32(keep_prob)).astype(FLOAT16)
         if out is not None:
             np.copyto(out, y)
@@ -141,15 +171,15 @@ def dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset
             mask=None):
     """Dropout of x; with return_mask, also the Mask (None when not training).
 
-    noise_shape (§7.1): the mask is sampled over the noise shape, counter index = flat
-    index in the noise shape, and broadcast.  mask (§7.6): the caller's mask instead.
+    noise_shape: the mask is sampled over the noise shape, counter index = flat index in
+    the noise shape, and broadcast.  mask: the caller's mask instead.
     """
     x = check_input(x)
     training = check_training_flag(training, "training")
     inverted = check_training_flag(inverted, "inverted")
     if mask is not None:
         check_mask_only_args(seed, stream, offset, noise_shape)
-        user = resolve_user_mask(mask, x.shape, rate, keep_prob, inverted)
+        user = _user_mask(mask, x.shape, rate, keep_prob, inverted)
         if out is not None:
             check_out(out, x.shape, x.dtype)
         if not training:
@@ -159,15 +189,16 @@ def dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset
         return (y, user) if return_mask else y
     noise = check_noise_shape(noise_shape, x.shape)
     size = math.prod(noise)
-    call = DropoutCall(size, rate, keep_prob, seed if training else 0, stream, offset, inverted)
+    call = SamplingArgs(size, rate, keep_prob, seed if training else 0, stream, offset)
     if out is not None:
         check_out(out, x.shape, x.dtype)
     if not training:
         y = _eval(x, call.keep_prob, inverted, out)
         return (y, None) if return_mask else y
     keep = _keep(call, size).reshape(noise)
-    y = _masked_scale(x, keep, call.scale, out)
-    return (y, _mask_of(call, noise, keep)) if return_mask else y
+    scale = dropout_scale(call.keep_prob, inverted)
+    y = _masked_scale(x, keep, scale, out)
+    return (y, _mask_of(call, noise, keep, scale)) if return_mask else y
 
 
 def dropout_backward(grad, mask=None, *, rate=None, keep_prob=None, seed=None, stream=0,
@@ -180,27 +211,48 @@ def dropout_backward(grad, mask=None, *, rate=None, keep_prob=None, seed=None, s
                    inverted=inverted, out=out, noise_shape=noise_shape)
 
 
-# -- alpha dropout (§7.3) -----------------------------------------------------------------------
+# -- alpha dropout ------------------------------------------------------------------------
+
+#: A = -alpha' = lambda * alpha of SELU, PyTorch's literal.
+SELU_NEG_SATURATION = 1.7580993408473766
+
+
+def alpha_constants(keep_prob):
+    """(a, kept_add, fill) in float64 for keep probability q: kept a*x + kept_add, dropped fill.
+
+    p = 1 - q, a = 1/sqrt((A^2 p + 1) q), kept_add = (A a) p, fill = (A a) p - A a;
+    q = 1 is the identity (1, 0, 0) and q = 0 drops everything to +0.0 (0, 0, 0).
+    """
+    if keep_prob == 0.0:
+        return 0.0, 0.0, 0.0
+    if keep_prob == 1.0:
+        return 1.0, 0.0, 0.0
+    p = 1.0 - keep_prob
+    alpha = SELU_NEG_SATURATION
+    a = 1.0 / math.sqrt((alpha * alpha * p + 1.0) * keep_prob)
+    alpha_a = alpha * a
+    return a, alpha_a * p, alpha_a * p - alpha_a
+
 
 def _alpha_keep(shape, rate, keep_prob, seed, stream, offset, noise_shape, mask, training,
                 function):
     """(keep booleans of the noise shape or None, keep_prob, the Mask to report or None)."""
     if mask is not None:
         check_mask_only_args(seed, stream, offset, noise_shape, function)
-        user = resolve_user_mask(mask, shape, rate, keep_prob)
+        user = _user_mask(mask, shape, rate, keep_prob)
         return user.to_bool(), user.keep_prob, user
     noise = check_noise_shape(noise_shape, shape)
     size = math.prod(noise)
-    call = DropoutCall(size, rate, keep_prob, seed if training else 0, stream, offset)
+    call = SamplingArgs(size, rate, keep_prob, seed if training else 0, stream, offset)
     if not training:
         return None, call.keep_prob, None
     keep = _keep(call, size).reshape(noise)
-    return keep, call.keep_prob, _mask_of(call, noise, keep)
+    return keep, call.keep_prob, _mask_of(call, noise, keep, dropout_scale(call.keep_prob))
 
 
 def alpha_dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset=0,
                   noise_shape=None, training=True, out=None, return_mask=False, mask=None):
-    """§7.3: kept -> a*x + b, dropped -> a*alpha' + b, in x's dtype (identity when not training)."""
+    """Kept -> a*x + b, dropped -> a*alpha' + b, in x's dtype (identity when not training)."""
     x = check_input(x)
     training = check_training_flag(training, "training")
     return_mask = check_training_flag(return_mask, "return_mask")
@@ -215,7 +267,7 @@ def alpha_dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, 
     if q == 0.0 or q == 1.0:  # nothing kept (+0.0 everywhere), or the identity x * 1
         y = _masked_scale(x, keep, a, out)
     else:
-        work = compute_dtype(x.dtype)  # float16: computed in float32, rounded once (§7.5)
+        work = compute_dtype(x.dtype)  # float16: computed in float32, rounded once
         with np.errstate(all="ignore"):
             kept = x.astype(work) * scale_in(work, a) + scale_in(work, kept_add)  # two roundings
             y = np.where(np.broadcast_to(keep, x.shape), kept, scale_in(work, fill)).astype(x.dtype)
@@ -231,7 +283,8 @@ def alpha_dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, 
 def alpha_dropout_backward(grad, mask=None, *, rate=None, keep_prob=None, seed=None, stream=0,
                            offset=0, noise_shape=None, out=None):
     """grad * a where kept, 0 where dropped."""
-    check_regeneration_args(mask, rate, keep_prob, seed, stream, offset, noise_shape)
+    check_regeneration_args(mask, rate, keep_prob, seed, stream, offset, noise_shape,
+                            "alpha_dropout_backward")
     grad = check_input(grad, "grad")
     keep, q, _ = _alpha_keep(grad.shape, rate, keep_prob, seed, stream, offset, noise_shape, mask,
                              True, "alpha_dropout_backward")
@@ -240,10 +293,15 @@ def alpha_dropout_backward(grad, mask=None, *, rate=None, keep_prob=None, seed=N
     return _masked_scale(grad, keep, alpha_constants(q)[0], out)
 
 
-# -- Gaussian dropout (§7.2) --------------------------------------------------------------------
+# -- Gaussian dropout ---------------------------------------------------------------------
+
+def gaussian_sigma(keep_prob):
+    """sigma = sqrt((1 - q) / q) in float64."""
+    return math.sqrt((1.0 - keep_prob) / keep_prob)
+
 
 class BoxMullerConstants:
-    """The constants of §7.2 in one precision: float64 (float64 output) or float32."""
+    """The Box-Muller constants in one precision: float64 (float64 output) or float32."""
 
     def __init__(self, dtype, ln2_hi, n_ln, n_sin, n_cos):
         t = np.dtype(dtype).type
@@ -279,7 +337,7 @@ def _to_float(words, dtype):
 
 
 def box_muller(w0, w1, dtype=np.float64):
-    """§7.2: the standard normals (z0, z1) of word pairs (w0, w1), computed in `dtype`.
+    """The standard normals (z0, z1) of word pairs (w0, w1), computed in `dtype`.
 
     w0 and w1 are uint64 arrays of 32-bit words.  Every step is one IEEE operation in
     float64 (or float32), in the order the kernels use.
@@ -332,12 +390,12 @@ def gaussian_normals(seed, stream, offset, size, dtype=np.float64):
 
 def gaussian_dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset=0,
                      training=True, out=None, return_noise=False):
-    """§7.2: y = x * eps, eps = 1 + sigma z, sigma = sqrt((1 - q) / q), all in x's precision."""
+    """y = x * eps, eps = 1 + sigma z, sigma = sqrt((1 - q) / q), all in x's precision."""
     x = check_input(x)
     training = check_training_flag(training, "training")
     return_noise = check_training_flag(return_noise, "return_noise")
-    call = DropoutCall(x.size, rate, keep_prob, seed if training else 0, stream, offset)
-    sigma = gaussian_sigma(call.keep_prob)
+    call = SamplingArgs(x.size, rate, keep_prob, seed if training else 0, stream, offset)
+    sigma = gaussian_sigma(check_gaussian_keep_prob(call.keep_prob))
     if out is not None:
         check_out(out, x.shape, x.dtype)
     if not training:

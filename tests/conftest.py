@@ -1,10 +1,29 @@
 """Shared fixtures: every kernel test runs at every SIMD level this CPU has and at
 several thread counts, and API tests run over both the kernels and the reference."""
+import importlib.machinery
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-import fastdrop
-from fastdrop import config
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _source_package_is_built():
+    package = SOURCE_ROOT / "fastdrop"
+    return any((package / f"_kernels{suffix}").exists()
+               for suffix in importlib.machinery.EXTENSION_SUFFIXES)
+
+
+# `python -m pytest` puts the source root first on sys.path, so its fastdrop/ would shadow
+# an installed fastdrop even where it has no compiled extension (after `pip install .`
+# without an in-place build).  Then the tests run against the installed package instead.
+if not _source_package_is_built():
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != SOURCE_ROOT]
+
+import fastdrop  # noqa: E402  (after the sys.path decision above)
+from fastdrop import config  # noqa: E402
 
 SIMD_LEVELS = config.available_simd_levels()
 THREAD_COUNTS = (1, 2, 3)
@@ -12,19 +31,16 @@ THREAD_COUNTS = (1, 2, 3)
 
 @pytest.fixture(params=SIMD_LEVELS)
 def simd(request):
-    """Run the test with the kernels forced to one SIMD level."""
-    previous = fastdrop.simd_level()
-    config.set_simd_level(request.param)
-    yield request.param
-    config.set_simd_level(previous)
+    """Run the test with the kernels at one SIMD level."""
+    with config.simd(request.param):
+        yield request.param
 
 
 @pytest.fixture(params=THREAD_COUNTS)
 def threads(request):
-    previous = fastdrop.get_num_threads()
-    fastdrop.set_num_threads(request.param)
-    yield request.param
-    fastdrop.set_num_threads(previous)
+    """Run the test with the kernels on a given number of threads."""
+    with config.threads(request.param):
+        yield request.param
 
 
 @pytest.fixture(params=["kernels", "reference"])

@@ -151,16 +151,27 @@ def test_environment_caps_the_levels_tests_and_benchmarks_can_select():
     assert lines[1:] == ["refused"]
 
 
-def test_threads_context_restores_the_unset_state_exactly():
+def test_threads_context_restores_the_previous_setting():
     fastdrop.set_num_threads(None)
     default = fastdrop.get_num_threads()
     with config.threads(default + 2):
         assert fastdrop.get_num_threads() == default + 2
-    assert fastdrop._kernels.num_threads_setting() is None
+    assert fastdrop.get_num_threads() == default
     fastdrop.set_num_threads(5)
     try:
         with config.threads(1):
             assert fastdrop.get_num_threads() == 1
-        assert fastdrop._kernels.num_threads_setting() == 5
+        assert fastdrop.get_num_threads() == 5
+        with pytest.raises(ValueError, match="at least 1"):
+            with config.threads(0):
+                pass
+        assert fastdrop.get_num_threads() == 5
     finally:
         fastdrop.set_num_threads(None)
+
+
+def test_simd_context_restores_the_previous_level():
+    levels = config.available_simd_levels()
+    with config.simd(levels[0]):
+        assert fastdrop.simd_level() == levels[0]
+    assert fastdrop.simd_level() == levels[-1]

@@ -208,6 +208,15 @@ def test_bad_mask(impl):
         impl.dropout_backward(x, impl.sample_mask(101, seed=0))
 
 
+def test_flags_are_checked_with_a_stored_mask_too(impl):
+    x = x32(100)
+    mask = impl.sample_mask(100, seed=0)
+    with pytest.raises(TypeError, match="inverted must be True or False"):
+        impl.apply_mask(x, mask, inverted="yes")
+    with pytest.raises(TypeError, match="inverted must be True or False"):
+        impl.dropout_backward(x, mask, inverted="no")
+
+
 def test_mask_constructor_rejects_wrong_bits():
     with pytest.raises(ValueError, match="bits must hold"):
         fastdrop.Mask(np.zeros(3, np.uint8), (100,), 0.5, 2.0)

@@ -166,17 +166,17 @@ def test_kernels_stay_inside_their_buffers(simd, threads, size, dtype):
     out = out_holder[guard:guard + size]
     bits = bits_holder[guard:guard + (size + 7) // 8]
     nthreads = fastdrop.get_num_threads()
-    _kernels.forward(x, out, bits, 3, SEED, STREAM, 2**31, 2.0, nthreads)
+    _kernels.dropout(x, out, bits, 3, SEED, STREAM, 2**31, 2.0, nthreads)
     assert np.all(out_holder[:guard] == SENTINEL) and np.all(out_holder[guard + size:] == SENTINEL)
     assert np.all(bits_holder[:guard] == 0xA5) and np.all(bits_holder[guard + bits.size:] == 0xA5)
     mask_ref = reference.sample_mask(size, 0.5, seed=SEED, stream=STREAM, offset=3)
     np.testing.assert_array_equal(bits, mask_ref.bits)
     bits_holder[guard:guard + bits.size] = 0
-    _kernels.sample(bits, size, 3, SEED, STREAM, 2**31, nthreads)
+    _kernels.sample_mask(bits, size, 3, SEED, STREAM, 2**31, nthreads)
     np.testing.assert_array_equal(bits, mask_ref.bits)
     assert np.all(bits_holder[:guard] == 0xA5) and np.all(bits_holder[guard + bits.size:] == 0xA5)
     out_holder[guard:guard + size] = SENTINEL
-    _kernels.apply(x, out, bits, 2.0, nthreads)
+    _kernels.apply_mask(x, out, bits, 2.0, nthreads)
     assert_bit_equal(out, np.where(mask_ref.to_bool(), x * dtype(2.0), dtype(0)))
     assert np.all(out_holder[:guard] == SENTINEL) and np.all(out_holder[guard + size:] == SENTINEL)
 
@@ -184,17 +184,17 @@ def test_kernels_stay_inside_their_buffers(simd, threads, size, dtype):
 def test_binding_rejects_short_buffers():
     x = data(100, np.float32)
     with pytest.raises(ValueError, match="bits is too short"):
-        _kernels.forward(x, x.copy(), np.zeros(12, np.uint8), 0, 1, 0, 2**31, 2.0, 1)
+        _kernels.dropout(x, x.copy(), np.zeros(12, np.uint8), 0, 1, 0, 2**31, 2.0, 1)
     with pytest.raises(ValueError, match="bits is too short"):
-        _kernels.apply(x, x.copy(), np.zeros(12, np.uint8), 2.0, 1)
+        _kernels.apply_mask(x, x.copy(), np.zeros(12, np.uint8), 2.0, 1)
     with pytest.raises(ValueError, match="bits is too short"):
-        _kernels.sample(np.zeros(12, np.uint8), 100, 0, 1, 0, 2**31, 1)
+        _kernels.sample_mask(np.zeros(12, np.uint8), 100, 0, 1, 0, 2**31, 1)
     with pytest.raises(ValueError, match="differ in length"):
-        _kernels.forward(x, x[:99].copy(), None, 0, 1, 0, 2**31, 2.0, 1)
+        _kernels.dropout(x, x[:99].copy(), None, 0, 1, 0, 2**31, 2.0, 1)
     with pytest.raises(ValueError, match="offset"):
-        _kernels.forward(x, x.copy(), None, 2**64 - 99, 1, 0, 2**31, 2.0, 1)
+        _kernels.dropout(x, x.copy(), None, 2**64 - 99, 1, 0, 2**31, 2.0, 1)
     with pytest.raises(ValueError, match="threshold"):
-        _kernels.sample(np.zeros(13, np.uint8), 100, 0, 1, 0, 2**32 + 1, 1)
+        _kernels.sample_mask(np.zeros(13, np.uint8), 100, 0, 1, 0, 2**32 + 1, 1)
 
 
 @pytest.mark.parametrize("a,b", [(0, 1000), (3, 17), (64, 129), (5, 70001), (65536, 140000)])

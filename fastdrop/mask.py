@@ -1,8 +1,13 @@
-"""`fastdrop.Mask`: a dropout mask stored as 1 bit per element (DESIGN.md §4, §7)."""
+"""`fastdrop.Mask`, a dropout mask stored as 1 bit per element, and the checks of
+arguments that may be a Mask."""
 import math
 import numbers
 
 import numpy as np
+
+from . import _kernels
+from ._validate import (DEFAULT_RATE, broadcasts_to, check_bool_mask,
+                        check_stored_or_regenerated, check_training_flag, resolve_keep_prob)
 
 
 class Mask:
@@ -42,9 +47,9 @@ class Mask:
 
     @classmethod
     def _from_kernels(cls, bits, shape, size, keep_prob, scale, seed, stream, offset):
-        """A Mask the kernels just wrote: its arguments hold the invariants already."""
+        """A Mask of what a fast path just returned: read-only bits, shape a tuple of ints,
+        and the rest checked already, so nothing is checked or copied again."""
         mask = cls.__new__(cls)
-        bits.flags.writeable = False
         mask._bits = bits
         mask._shape = shape
         mask._size = size
@@ -83,18 +88,16 @@ class Mask:
 
     @classmethod
     def from_bool(cls, m, keep_prob, *, inverted=True):
-        """A Mask of a user's boolean array `m` (True = kept), DESIGN.md §7.6.
+        """A Mask of a user's boolean array `m` (True = kept).
 
         ``keep_prob`` is the probability the mask was meant to keep with; the scale is
         ``1/keep_prob`` (``inverted=True``) or 1.  The mask has no seed/stream/offset.
         """
-        from ._args import check_bool_mask, check_training_flag, inverted_scale, resolve_keep_prob
-
         keep_prob = resolve_keep_prob(None, keep_prob)
         inverted = check_training_flag(inverted, "inverted")
         m = check_bool_mask(m, "m")
         bits = np.packbits(m.reshape(-1), bitorder="little")
-        return cls(bits, m.shape, keep_prob, inverted_scale(keep_prob, inverted))
+        return cls(bits, m.shape, keep_prob, _kernels.dropout_scale(keep_prob, inverted))
 
     def _with_bool(self, keep, offset):
         """A Mask of the same keep_prob/scale holding `keep`; provenance kept iff offset is not None."""
@@ -105,7 +108,7 @@ class Mask:
                     seed=self.seed, stream=self.stream, offset=offset)
 
     def __getitem__(self, key):
-        """NumPy indexing of the boolean mask, as a Mask (§7.6).
+        """NumPy indexing of the boolean mask, as a Mask.
 
         Where the selected elements are a contiguous run of C-order indices a .. b-1 (a
         slice of the first axis, a row, ...), the result remembers its origin: offset is
@@ -129,7 +132,7 @@ class Mask:
 
     @classmethod
     def concatenate(cls, masks, axis=0):
-        """Join masks along `axis` (as numpy.concatenate), DESIGN.md §7.6.
+        """Join masks along `axis` (as numpy.concatenate).
 
         All must share keep_prob and scale.  Joining along axis 0 masks sampled from one
         (seed, stream) at consecutive offsets gives the mask of the whole range, with the
@@ -181,3 +184,55 @@ class Mask:
             origin = f", seed={self.seed}, stream={self.stream}, offset={self.offset}"
         return (f"Mask(shape={self._shape}, keep_prob={self.keep_prob!r}, "
                 f"kept={self.count()}/{self._size}{origin})")
+
+
+def check_mask(mask, shape, name="mask"):
+    """A fastdrop.Mask whose shape is `shape` or a noise shape that broadcasts to it."""
+    if not isinstance(mask, Mask):
+        raise TypeError(f"{name} must be a fastdrop.Mask, got {type(mask).__name__}")
+    _check_mask_shape(mask.shape, shape, name)
+    return mask
+
+
+def _check_mask_shape(mask_shape, shape, name):
+    if mask_shape != tuple(shape) and not broadcasts_to(mask_shape, tuple(shape)):
+        raise ValueError(f"{name} has shape {mask_shape}, but the array has shape {tuple(shape)} "
+                         "(a mask must have the array's shape, or 1 along broadcast axes)")
+
+
+def check_user_mask(mask, shape, rate=None, keep_prob=None, name="mask"):
+    """A caller's mask: (the Mask, None), or (the boolean array, the keep_prob giving its scale).
+
+    A Mask carries its own keep_prob and scale, so rate/keep_prob must not come with it;
+    a boolean array (True = kept) needs one of them.
+    """
+    if isinstance(mask, Mask):
+        if (rate is not None and rate is not DEFAULT_RATE) or keep_prob is not None:
+            raise TypeError(f"{name} is a fastdrop.Mask, which carries its own keep_prob; "
+                            "pass rate/keep_prob only with a boolean mask")
+        return check_mask(mask, shape, name), None
+    if not isinstance(mask, (np.ndarray, list, tuple, bool, np.bool_)):
+        raise TypeError(f"{name} must be a fastdrop.Mask or a boolean array, "
+                        f"got {type(mask).__name__}")
+    if rate is None and keep_prob is None:
+        raise TypeError(f"{name} must be a fastdrop.Mask, or a boolean array together with "
+                        "rate or keep_prob (which give its scale)")
+    keep = check_bool_mask(mask, name)
+    _check_mask_shape(keep.shape, shape, name)
+    return keep, resolve_keep_prob(rate, keep_prob)
+
+
+def resolve_user_mask(mask, shape, rate=None, keep_prob=None, inverted=True, name="mask"):
+    """A caller's mask as a Mask: a Mask as it is, a boolean array packed with its scale."""
+    checked, bool_keep_prob = check_user_mask(mask, shape, rate, keep_prob, name)
+    if bool_keep_prob is None:
+        return checked
+    return Mask.from_bool(checked, bool_keep_prob, inverted=inverted)
+
+
+def check_regeneration_args(mask, rate, keep_prob, seed, stream, offset, noise_shape=None,
+                            function="dropout_backward"):
+    """The stored mask, or what regenerates it, not both; a boolean (user) mask comes with
+    rate/keep_prob, which give its scale."""
+    check_stored_or_regenerated(function, "mask", mask, rate, keep_prob, seed, stream, offset,
+                                noise_shape, stored_takes_rate=not isinstance(mask, Mask))

@@ -9,8 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastdrop
-from fastdrop import _core, _kernels, config, reference
-from fastdrop._args import gaussian_sigma
+from fastdrop import _kernels, config, reference
 from conftest import assert_bit_equal, assert_mask_equal
 
 DTYPES = [np.float32, np.float64]
@@ -237,14 +236,14 @@ def test_variant_kernels_stay_inside_their_buffers(simd, threads, size, dtype):
         return np.all(holder[:guard] == SENTINEL) and np.all(holder[guard + size:] == SENTINEL)
 
     holder, out = guarded()
-    _kernels.gauss(x, out, 3, SEED, STREAM, gaussian_sigma(0.8), nthreads)
+    _kernels.gaussian_dropout(x, out, 3, SEED, STREAM, reference.gaussian_sigma(0.8), nthreads)
     assert intact(holder)
     assert_bit_equal(out, reference.gaussian_dropout(x, keep_prob=0.8, seed=SEED, stream=STREAM,
                                                      offset=3))
     holder, out = guarded()
     bits_holder = np.full((size + 7) // 8 + 2 * guard, 0xA5, dtype=np.uint8)
     bits = bits_holder[guard:guard + (size + 7) // 8]
-    _kernels.forward_op(x, out, bits, 3, SEED, STREAM, 2**31, 1.5, 0.25, -0.5, True, nthreads)
+    _kernels.alpha_dropout(x, out, bits, 3, SEED, STREAM, 2**31, 1.5, 0.25, -0.5, True, nthreads)
     assert intact(holder)
     assert np.all(bits_holder[:guard] == 0xA5) and np.all(bits_holder[guard + bits.size:] == 0xA5)
     mask_ref = reference.sample_mask(size, 0.5, seed=SEED, stream=STREAM, offset=3)
@@ -256,7 +255,7 @@ def test_variant_kernels_stay_inside_their_buffers(simd, threads, size, dtype):
     holder2 = np.full(3 * size + 2 * guard, SENTINEL, dtype=dtype)
     out2 = holder2[guard:guard + 3 * size]
     exact_bits = np.array(mask_ref.bits)
-    _kernels.bcast(x2.reshape(-1), out2, exact_bits, size, 3, 1, [size], [1], 2.0, 0.0, 0.0, False,
+    _kernels.apply_mask_broadcast(x2.reshape(-1), out2, exact_bits, size, 3, 1, [size], [1], 2.0, 0.0, 0.0, False,
                    nthreads)
     assert np.all(holder2[:guard] == SENTINEL) and np.all(holder2[guard + 3 * size:] == SENTINEL)
     assert_bit_equal(out2.reshape(size, 3), np.where(mask_ref.to_bool()[:, None], x2 * dtype(2), dtype(0)))
@@ -267,15 +266,15 @@ def test_bcast_binding_rejects_bad_geometry():
     y = np.empty_like(x)
     bits = np.zeros(2, np.uint8)
     with pytest.raises(ValueError, match="past the mask"):
-        _kernels.bcast(x, y, bits, 10, 10, 1, [10], [2], 2.0, 0.0, 0.0, False, 1)
+        _kernels.apply_mask_broadcast(x, y, bits, 10, 10, 1, [10], [2], 2.0, 0.0, 0.0, False, 1)
     with pytest.raises(ValueError, match="does not cover"):
-        _kernels.bcast(x, y, bits, 10, 10, 1, [9], [1], 2.0, 0.0, 0.0, False, 1)
+        _kernels.apply_mask_broadcast(x, y, bits, 10, 10, 1, [9], [1], 2.0, 0.0, 0.0, False, 1)
     with pytest.raises(ValueError, match="too short"):
-        _kernels.bcast(x, y, bits, 17, 10, 1, [10], [1], 2.0, 0.0, 0.0, False, 1)
+        _kernels.apply_mask_broadcast(x, y, bits, 17, 10, 1, [10], [1], 2.0, 0.0, 0.0, False, 1)
     with pytest.raises(ValueError, match="differ in length"):
-        _kernels.gauss(x, y[:99], 0, 1, 0, 1.0, 1)
+        _kernels.gaussian_dropout(x, y[:99], 0, 1, 0, 1.0, 1)
     with pytest.raises(ValueError, match="offset"):
-        _kernels.gauss(x, y, 2**64 - 99, 1, 0, 1.0, 1)
+        _kernels.gaussian_dropout(x, y, 2**64 - 99, 1, 0, 1.0, 1)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -425,10 +424,10 @@ def test_float16_product_is_the_float32_product_rounded_once():
 def test_float16_kernels_stay_inside_their_buffers(simd, size):
     guard = 64
     x = f16_data(size).view(np.uint16)
-    for run in [lambda out: _kernels.gauss(x, out, 3, SEED, STREAM, 0.5, 1),
-                lambda out: _kernels.forward_op(x, out, None, 3, SEED, STREAM, 2**31, 2.0, 0.0, 0.0,
+    for run in [lambda out: _kernels.gaussian_dropout(x, out, 3, SEED, STREAM, 0.5, 1),
+                lambda out: _kernels.alpha_dropout(x, out, None, 3, SEED, STREAM, 2**31, 2.0, 0.0, 0.0,
                                                 False, 1),
-                lambda out: _kernels.bcast(x, out, np.full(1, 0xFF, np.uint8), 1, size, 1, [], [],
+                lambda out: _kernels.apply_mask_broadcast(x, out, np.full(1, 0xFF, np.uint8), 1, size, 1, [], [],
                                            1.5, 0.5, -1.0, True, 1)]:
         holder = np.full(size + 2 * guard, 0xABCD, np.uint16)
         run(holder[guard:guard + size])
