@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from .._args import resolve_keep_prob, resolve_seed
+from .._validate import resolve_keep_prob, resolve_seed
 
 #: Weight initialisations: "he" for ReLU nets, "glorot" for tanh / sigmoid nets.
 INITS = ("he", "glorot")

@@ -8,8 +8,8 @@ import time
 
 import numpy as np
 
-from .._core import apply_mask, dropout, dropout_backward, sample_mask
-from .._args import DEFAULT_RATE
+from ..api import apply_mask, dropout, dropout_backward, sample_mask
+from .._validate import DEFAULT_RATE
 from ._checks import check_choice, check_flag
 from .base import Layer, NoiseSource, check_array, check_grad
 from .dense import Dense

@@ -22,10 +22,10 @@ import time
 
 import numpy as np
 
-from .._core import (alpha_dropout, alpha_dropout_backward, apply_mask, dropout, dropout_backward,
+from ..api import (alpha_dropout, alpha_dropout_backward, apply_mask, dropout, dropout_backward,
                      gaussian_dropout, gaussian_dropout_backward)
-from .._args import DEFAULT_RATE, check_input, resolve_seed
-from .._mask import Mask
+from .._validate import DEFAULT_RATE, check_input, resolve_seed
+from ..mask import Mask
 from ._checks import check_choice, check_flag, check_int, is_flag
 from .base import Layer, NoiseSource
 from .dense import AffineLayer

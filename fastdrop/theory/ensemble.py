@@ -24,8 +24,8 @@ from functools import partial
 
 import numpy as np
 
-from .._core import dropout
-from .._args import resolve_seed
+from ..api import dropout
+from .._validate import resolve_seed
 from ..nn import Dropout, DropoutDense
 from ..nn._checks import check_int, is_flag, is_int
 
