@@ -33,7 +33,8 @@ The manifest is an object with the keys
 
 Writes are atomic: the archive goes to a temporary file in the target's folder, which is
 flushed and fsynced and then renamed over the target (the folder is fsynced too), so a
-process killed at any moment leaves the old checkpoint or the new one.  Reading a file
+process killed at any moment leaves the old checkpoint or the new one (and at most a
+stray ``.<name>.*.tmp`` beside it, which nothing reads).  Reading a file
 that is not such a checkpoint, truncated, corrupt or from a newer version is a
 ValueError naming the path.
 

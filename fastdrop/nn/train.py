@@ -301,13 +301,13 @@ def fit(model, X, y, *, epochs, batch_size=128, optimizer=None, X_val=None, y_va
                          position.record(epochs, batch_size, shuffle, n, history))
 
     noise_layers = [layer for layer in getattr(model, "layers", ()) if isinstance(layer, NoiseSource)]
-    params = model.params if hasattr(model, "params") else list
-    grads = model.grads if hasattr(model, "grads") else list
+    params, grads = getattr(model, "params", list), getattr(model, "grads", list)
     can_undo = hasattr(optimizer, "export_state")
     reporter = _Progress(epochs, progress, initial=position.epoch)
     model.train()
     counters = None  # the noise layers' steps before the current minibatch, while it runs
     updating = False
+    saved = False  # the checkpoint holds the current position
     try:
         with _DeferredInterrupt() as interrupt:
             for epoch in range(position.epoch, epochs):
@@ -320,6 +320,7 @@ def fit(model, X, y, *, epochs, batch_size=128, optimizer=None, X_val=None, y_va
                 for start in range(first * batch_size, n, batch_size):
                     if interrupt.requested:
                         raise KeyboardInterrupt
+                    saved = False
                     index = order[start:start + batch_size]
                     Xb, yb = X[index], y[index]
                     counters = [layer.step for layer in noise_layers]
@@ -363,6 +364,7 @@ def fit(model, X, y, *, epochs, batch_size=128, optimizer=None, X_val=None, y_va
                 position.start_epoch(epoch + 1, rng.bit_generator.state)
                 if checkpoint is not None:
                     save_position()
+                    saved = True
                 reporter.update(history)
                 if interrupt.requested:
                     raise KeyboardInterrupt
@@ -370,7 +372,7 @@ def fit(model, X, y, *, epochs, batch_size=128, optimizer=None, X_val=None, y_va
         if counters is not None and not updating:  # the minibatch changed only the counters
             for layer, step in zip(noise_layers, counters):
                 layer.step = step
-        if isinstance(exc, KeyboardInterrupt) and checkpoint is not None and not updating:
+        if isinstance(exc, KeyboardInterrupt) and checkpoint is not None and not (updating or saved):
             save_position()
         raise
     finally:
