@@ -10,9 +10,15 @@ four standard IDX files (gzipped or not) or from an ``.npz`` with the keys ``x_t
 
 Every loader returns ``(X_train, y_train, X_test, y_test)``: images flattened to rows of
 ``float32`` in [0, 1] (pixel / 255) and labels as ``int64``.
+
+A file that cannot be what it claims (a truncated or garbled ``.gz`` or ``.npz``, an IDX
+file with a wrong magic number or size, a label outside 0..9, a pixel that is NaN or
+infinite) is a ``ValueError`` naming the path; a missing file stays a ``FileNotFoundError``.
 """
 import gzip
 import os
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -27,6 +33,13 @@ MNIST_IDX_FILES = {
 }
 
 _NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+#: MNIST labels are the digits 0..9.
+N_CLASSES = 10
+
+# What a damaged compressed file raises while it is read (gzip.BadGzipFile is an OSError,
+# a torn zip member a BadZipFile, a stream cut short an EOFError).
+_CORRUPT_FILE_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile, zipfile.BadZipFile)
 
 # IDX type codes (third byte of the magic number) -> big-endian dtypes.
 _IDX_DTYPES = {
@@ -70,8 +83,11 @@ def read_idx(path):
     """Read one IDX file (gzipped if its name ends in .gz) into a native-endian ndarray."""
     path = os.fspath(path)
     opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except _CORRUPT_FILE_ERRORS as exc:
+        raise ValueError(f"{path!r} is truncated or corrupt: {exc}") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
         raise ValueError(f"{path!r} is not an IDX file (bad magic number)")
     type_code, ndim = data[2], data[3]
@@ -101,12 +117,23 @@ def _find_idx_file(directory, name):
 
 
 def _from_uint8_npz(path):
-    with np.load(path, allow_pickle=False) as npz:
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, *_CORRUPT_FILE_ERRORS) as exc:
+        if isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError)):
+            raise
+        raise ValueError(f"{path!r} is not a readable .npz file: {exc}") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path!r} is not an .npz archive (it holds a single array)")
+    with npz:
         missing = [key for key in _NPZ_KEYS if key not in npz.files]
         if missing:
             raise ValueError(f"{path!r} lacks the arrays {missing} "
                              f"(expected keys {list(_NPZ_KEYS)})")
-        arrays = {key: npz[key] for key in _NPZ_KEYS}
+        try:
+            arrays = {key: npz[key] for key in _NPZ_KEYS}
+        except (ValueError, OSError, *_CORRUPT_FILE_ERRORS) as exc:
+            raise ValueError(f"{path!r} is truncated or corrupt: {exc}") from None
     return _as_dataset(arrays, path)
 
 
@@ -121,9 +148,17 @@ def _as_dataset(arrays, source):
                              f"got shape {labels.shape}")
         if labels.dtype.kind not in "iu":
             raise ValueError(f"{source!r}: y_{part} must hold integer labels, got dtype {labels.dtype}")
+        _check_labels(labels, f"y_{part}", source)
         out.append(_scale_pixels(images.reshape(images.shape[0], -1), f"x_{part}", source))
         out.append(labels.astype(np.int64))
     return tuple(out)
+
+
+def _check_labels(labels, name, source):
+    bad = np.flatnonzero((labels < 0) | (labels >= N_CLASSES))
+    if bad.size:
+        raise ValueError(f"{source!r}: {name}[{bad[0]}] = {labels[bad[0]]} is not a digit "
+                         f"label in 0..{N_CLASSES - 1}")
 
 
 def _scale_pixels(images, name, source):
@@ -132,5 +167,10 @@ def _scale_pixels(images, name, source):
         scaled /= np.float32(255.0)
         return scaled
     if images.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(images).all(axis=1))
+        if bad.size:
+            column = int(np.flatnonzero(~np.isfinite(images[bad[0]]))[0])
+            raise ValueError(f"{source!r}: {name}[{bad[0]}, {column}] = {images[bad[0], column]} "
+                             "is not a finite pixel value")
         return images.astype(np.float32)
     raise ValueError(f"{source!r}: {name} must be uint8 or float pixels, got dtype {images.dtype}")

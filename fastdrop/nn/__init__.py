@@ -4,9 +4,11 @@ Layers (`Dense`, `Dropout`, `DropoutDense`, the activations and the dropout vari
 ``forward(x, training=True)``, ``backward(grad)`` and ``forward_eval(x)``; `Sequential`
 stacks them, `build_mlp` builds an MLP, `fit` trains one with an optimizer (`SGD`,
 `Adam`) and `SoftmaxCrossEntropy`, and `scale_weights` folds classical dropout into the
-weights for inference.  ``import fastdrop`` does not load this package.
+weights for inference.  `save` and `load` write and read checkpoints (`fastdrop.nn.checkpoint`
+describes the format), which ``fit(..., checkpoint=path, resume=path)`` also uses.  ``import fastdrop`` does not load this package.
 """
 from .activations import Activation, ReLU, Sigmoid, Tanh
+from .checkpoint import Checkpoint, load, save
 from .base import INITS, Layer, NoiseSource, Parameter, init_weights
 from .dense import AffineLayer, Dense
 from .dropout import MODES, STORES, Dropout, DropoutDense
@@ -33,4 +35,6 @@ __all__ = [
     "Sequential", "build_mlp", "layer_seeds", "softmax", "ACTIVATIONS",
     "SoftmaxCrossEntropy", "Optimizer", "SGD", "Adam", "StepLR", "ExponentialLR",
     "apply_max_norm", "fit", "evaluate", "History", "scale_weights",
+    # checkpoints
+    "save", "load", "Checkpoint",
 ]

@@ -48,3 +48,16 @@ def check_float_dtype(dtype):
     if dtype not in (np.float32, np.float64):
         raise TypeError(f"dtype must be float32 or float64, got {dtype}")
     return dtype
+
+
+def check_finite(X, name):
+    """Raise a ValueError naming `name` and the first (row, column) of the 2-D float array
+    `X` that is NaN or infinite.  Scans blocks of rows, so the check needs little memory."""
+    rows = max(1, (1 << 16) // max(1, X.shape[1]))
+    for start in range(0, X.shape[0], rows):
+        finite = np.isfinite(X[start:start + rows])
+        if not finite.all():
+            row, column = np.unravel_index(int(np.argmin(finite)), finite.shape)
+            row += start
+            raise ValueError(f"{name}[{row}, {column}] = {X[row, column]} is not finite; "
+                             f"{name} must hold only finite numbers")

@@ -33,6 +33,7 @@ import math
 import numpy as np
 
 from .._validate import resolve_keep_prob, resolve_seed
+from ._checks import is_int
 
 #: Weight initialisations: "he" for ReLU nets, "glorot" for tanh / sigmoid nets.
 INITS = ("he", "glorot")
@@ -119,6 +120,22 @@ class NoiseSource:
     @property
     def rate(self):
         return 1.0 - self.keep_prob
+
+    def noise_state(self):
+        """``{"seed": ..., "step": ...}``: what fixes every mask the layer draws from now on."""
+        return {"seed": self.seed, "step": self.step}
+
+    def set_noise_state(self, seed, step):
+        """Take over a `noise_state`: the next training forward draws ``(seed, stream=step)``."""
+        seed = resolve_seed(seed) if seed is not None else None
+        if seed is None or not is_int(step) or not 0 <= step < 1 << 64:
+            raise ValueError(f"noise state must be an int seed and a step in [0, 2**64), got "
+                             f"seed={seed!r}, step={step!r}")
+        self.seed = seed
+        self.step = int(step)
+        # a mask sampled ahead for the old (seed, step) must not be used
+        if getattr(self, "_pending", None) is not None:
+            self._pending = None
 
 
 def init_weights(in_features, out_features, init, rng, dtype):

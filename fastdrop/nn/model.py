@@ -15,7 +15,7 @@ slower in wall time with two.
 """
 import numpy as np
 
-from ._checks import is_flag, is_int
+from ._checks import check_finite, is_flag, is_int
 from .activations import ReLU, Sigmoid, Tanh
 from .base import Layer
 from .dense import Dense
@@ -135,25 +135,42 @@ class Sequential:
     # -- prediction ---------------------------------------------------------------------
 
     def predict_proba(self, X, *, batch_size=1024):
-        """Softmax class probabilities of the eval-mode (deterministic) network."""
+        """Softmax class probabilities of the eval-mode (deterministic) network.
+
+        X must be 2-D and finite: a NaN or infinite entry is a ValueError naming it.
+        """
         X = _check_2d(X, "X")
         if not is_int(batch_size) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if X.dtype.kind in "fc":
+            check_finite(X, "X")
         chunks = [softmax(self.forward(X[i:i + batch_size], training=False))
                   for i in range(0, X.shape[0], batch_size)]
         if not chunks:
-            return np.zeros((0, self._out_features()), dtype=X.dtype)
+            return np.zeros((0, self.out_features or 0), dtype=X.dtype)
         return np.concatenate(chunks)
 
     def predict(self, X, *, batch_size=1024):
         """The most probable class of each row (eval mode)."""
         return np.argmax(self.predict_proba(X, batch_size=batch_size), axis=1)
 
-    def _out_features(self):
-        for layer in reversed(self.layers):
-            if hasattr(layer, "W"):
-                return layer.W.shape[1]
-        return 0
+    @property
+    def in_features(self):
+        """The input width the first affine layer takes (None without one)."""
+        affine = [layer for layer in self.layers if hasattr(layer, "W")]
+        return affine[0].W.shape[0] if affine else None
+
+    @property
+    def out_features(self):
+        """The output width of the last affine layer: the number of classes (None without one)."""
+        affine = [layer for layer in self.layers if hasattr(layer, "W")]
+        return affine[-1].W.shape[1] if affine else None
+
+    @property
+    def dtype(self):
+        """The parameters' dtype, which inputs must have (None without parameters)."""
+        params = self.params()
+        return params[0].dtype if params else None
 
     # -- dropout timing -----------------------------------------------------------------
 

@@ -10,12 +10,18 @@ incoming weight vector) whose L2 norm exceeds c back to norm c (Srivastava et al
 State (velocities, moments) is kept per position in that list, so step the same model
 each time.  ``schedule`` is a callable ``epoch -> factor``; `begin_epoch(e)` (the trainer
 calls it) sets ``lr = base_lr * schedule(e)``.
+
+For checkpoints an optimizer describes itself as plain data: `config()` (its type's
+constructor arguments, the schedule included, as JSON values), `export_state()` (the
+step count, the current lr and the per-parameter arrays: ``"<i>.velocity"`` for SGD with
+momentum, ``"<i>.m"`` / ``"<i>.v"`` for Adam, i the parameter's position) and
+`import_state(model, scalars, arrays)`, which checks everything before it changes anything.
 """
 import math
 
 import numpy as np
 
-from ._checks import check_flag, check_int, is_real
+from ._checks import check_flag, check_int, is_int, is_real
 
 #: Elements per block of the blocked parameter update (a few such blocks fit in L2).
 BLOCK_ELEMENTS = 1 << 16
@@ -36,6 +42,9 @@ def _check_real(value, name, *, low=0.0, low_open=False, high=None):
 class StepLR:
     """Multiply the learning rate by `gamma` every `step_size` epochs."""
 
+    def config(self):
+        return {"type": "StepLR", "step_size": self.step_size, "gamma": self.gamma}
+
     def __init__(self, step_size, gamma=0.1):
         self.step_size = check_int(step_size, "step_size", 1)
         self.gamma = _check_real(gamma, "gamma", low=0.0, low_open=True)
@@ -53,11 +62,53 @@ class ExponentialLR:
     def __init__(self, gamma):
         self.gamma = _check_real(gamma, "gamma", low=0.0, low_open=True)
 
+    def config(self):
+        return {"type": "ExponentialLR", "gamma": self.gamma}
+
     def __call__(self, epoch):
         return self.gamma ** int(epoch)
 
     def __repr__(self):
         return f"ExponentialLR(gamma={self.gamma})"
+
+
+SCHEDULES = {"StepLR": StepLR, "ExponentialLR": ExponentialLR}
+
+
+def schedule_config(schedule):
+    """A schedule as JSON data: None, the config of a built-in one, or ``{"type": "custom"}``
+    (with its repr) for any other callable, which no file can hold."""
+    if schedule is None:
+        return None
+    if type(schedule) in SCHEDULES.values():
+        return schedule.config()
+    return {"type": "custom", "repr": repr(schedule)}
+
+
+class MissingSchedule:
+    """Stands in for a custom schedule a checkpoint could not hold: calling it is an error."""
+
+    def __init__(self, description):
+        self.description = description
+
+    def __call__(self, epoch):
+        raise ValueError(f"this optimizer's schedule was a custom callable ({self.description}) "
+                         "that a checkpoint cannot hold; assign optimizer.schedule before training")
+
+    def config(self):
+        return {"type": "custom", "repr": self.description}
+
+
+def schedule_from_config(config):
+    """The schedule `schedule_config` described (a `MissingSchedule` for a custom one)."""
+    if config is None:
+        return None
+    kind = config["type"]
+    if kind == "custom":
+        return MissingSchedule(str(config.get("repr", "")))
+    if kind not in SCHEDULES:
+        raise ValueError(f"unknown schedule type {kind!r}")
+    return SCHEDULES[kind](**{k: v for k, v in config.items() if k != "type"})
 
 
 def _parameters(target):
@@ -95,6 +146,61 @@ class Optimizer:
         self.schedule = schedule
         self.iterations = 0
         self._state = []
+
+    #: Per-parameter state arrays a checkpoint must keep (the rest is scratch).
+    SLOTS = ()
+
+    def config(self):
+        """The constructor arguments, as JSON values (``lr`` is the base rate)."""
+        return {"lr": self.base_lr, "weight_decay": self.weight_decay, "max_norm": self.max_norm,
+                "schedule": schedule_config(self.schedule)}
+
+    def export_state(self):
+        """``(scalars, arrays)``: the step count and current lr, and every per-parameter
+        state array by ``"<position>.<slot>"`` (the live arrays, not copies)."""
+        arrays = {}
+        for i, state in enumerate(self._state):
+            if state is None:
+                continue
+            for slot in self.SLOTS:
+                if state.get(slot) is not None:
+                    arrays[f"{i}.{slot}"] = state[slot]
+        return {"iterations": self.iterations, "lr": self.lr}, arrays
+
+    def import_state(self, model, scalars, arrays):
+        """Take over what `export_state` gave, for the parameters of `model`.
+
+        Every array is checked against its parameter's shape and dtype before anything
+        changes, so a mismatch (ValueError) leaves the optimizer as it was.
+        """
+        groups = _parameters(model)
+        iterations = scalars["iterations"]
+        lr = scalars["lr"]
+        if not is_int(iterations) or iterations < 0 or not is_real(lr):
+            raise ValueError(f"optimizer state must hold a step count and a learning rate, got "
+                             f"iterations={iterations!r}, lr={lr!r}")
+        by_position = {}
+        for key, array in arrays.items():
+            position, _, slot = key.partition(".")
+            if not position.isdigit() or int(position) >= len(groups) or slot not in self.SLOTS:
+                raise ValueError(f"optimizer state array {key!r} does not fit a {type(self).__name__} "
+                                 f"of a model with {len(groups)} parameters")
+            value = groups[int(position)].value
+            if array.shape != value.shape or array.dtype != value.dtype:
+                raise ValueError(f"optimizer state array {key!r} has shape {array.shape} and dtype "
+                                 f"{array.dtype}; its parameter has {value.shape} and {value.dtype}")
+            by_position.setdefault(int(position), {})[slot] = array
+        states = [None] * len(groups) if by_position else []
+        for position, slots in by_position.items():
+            state = states[position] = self._new_state(groups[position].value)
+            for slot, array in slots.items():
+                if state.get(slot) is None:
+                    raise ValueError(f"optimizer state array '{position}.{slot}' is not used by "
+                                     f"{self!r}")
+                np.copyto(state[slot], array)
+        self._state = states
+        self.iterations = int(iterations)
+        self.lr = float(lr)
 
     def begin_epoch(self, epoch):
         """Set the learning rate for `epoch` (0-based) from the schedule, if any."""
@@ -175,6 +281,11 @@ class SGD(Optimizer):
         if self.nesterov and self.momentum == 0.0:
             raise ValueError("nesterov=True needs momentum > 0")
 
+    SLOTS = ("velocity",)
+
+    def config(self):
+        return {**super().config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
     def _new_state(self, value):
         state = super()._new_state(value)
         state["velocity"] = np.zeros_like(value) if self.momentum else None
@@ -212,6 +323,11 @@ class Adam(Optimizer):
         self.beta1 = _check_real(beta1, "beta1", high=1.0)
         self.beta2 = _check_real(beta2, "beta2", high=1.0)
         self.eps = _check_real(eps, "eps", low=0.0, low_open=True)
+
+    SLOTS = ("m", "v")
+
+    def config(self):
+        return {**super().config(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
 
     def _new_state(self, value):
         state = super()._new_state(value)
