@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import fastdrop
-from . import _kernels
+from . import _kernels, ensemble
 from ._args import (DEFAULT_RATE, FLOAT16, FLOAT_DTYPES, DropoutCall, alpha_constants,
                     alpha_op, check_noise_shape, check_shape, check_training_flag,
                     gaussian_sigma, kernel_constant)
@@ -47,7 +47,7 @@ def _check_seed(seed, function):
 def _check_array(x, name):
     if not isinstance(x, da.Array):
         raise TypeError(f"{name} must be a dask.array.Array, got {type(x).__name__} "
-                        f"(use fastdrop.{'dropout'} for in-memory arrays)")
+                        f"(fastdrop's own functions take NumPy arrays)")
     if x.dtype not in FLOAT_DTYPES or not x.dtype.isnative:
         raise TypeError(f"{name} must have a native float16, float32 or float64 dtype, "
                         f"got {x.dtype}")
@@ -258,8 +258,6 @@ _MC_FIELDS = ("mean", "std", "predictive_entropy", "mutual_information", "expect
 
 def _mc_rows(block, model, T, key, total_rows, chunk_bytes, block_info=None):
     """The MC fields of one block of rows, side by side: mean | std | the three entropies."""
-    from . import ensemble
-
     first_row = block_info[0]["array-location"][0][0]
     r = ensemble._mc_predict(model, block, T, key, None, False, chunk_bytes,
                              (first_row, total_rows))
@@ -278,8 +276,6 @@ def mc_predict(model, X, T, *, seed=None, chunk_bytes=None):
     The model enters the graph once, as one `dask.delayed` key that every block depends
     on: a distributed scheduler sends it to each worker once, not once per task.
     """
-    from . import ensemble
-
     X = _check_array(X, "X")
     _check_seed(seed, "mc_predict")
     key = ensemble._seed_key(seed)
