@@ -23,6 +23,9 @@ TIMEOUT = 120  # seconds, for any one computation
 
 @pytest.fixture(scope="module")
 def client():
+    # Starting worker processes sets OMP_NUM_THREADS and friends in this process's own
+    # environment and leaves them there; later tests and their subprocesses must not see it.
+    environ = dict(os.environ)
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                            host="127.0.0.1", dashboard_address=None, silence_logs=40)
     client = Client(cluster, timeout=TIMEOUT)
@@ -32,6 +35,8 @@ def client():
     finally:
         client.close(timeout=30)
         cluster.close(timeout=30)
+        os.environ.clear()
+        os.environ.update(environ)
 
 
 def test_every_chunking_gives_the_in_memory_bits_on_the_cluster(client):
