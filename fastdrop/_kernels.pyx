@@ -879,3 +879,186 @@ def try_gaussian_dropout_backward(grad, noise, rate, keep_prob, seed, stream, of
         return NotImplemented
     gaussian_arrays(<cnp.ndarray>grad, <cnp.ndarray>y, first, &s, gaussian_sigma(kp))
     return y
+
+
+# -- Box kernels (DESIGN.md §8) ----------------------------------------------------------
+#
+# An N-d box (a chunk, tile or shard) of a larger C-order array, every element addressed by
+# its index in the whole array.  The geometry is checked here in full, so every row the C
+# code walks lies inside x, y (or bits) and every counter index stays below 2**64.
+
+cdef object _U64 = 1 << 64
+
+
+cdef extern from "box.h" nogil:
+    ctypedef struct fd_box:
+        int ndim
+        size_t shape[64]
+        uint64_t counter_pitch[64]
+        size_t x_pitch[64]
+        size_t y_pitch[64]
+        uint64_t j0
+    void fd_box_forward_op_f32(const float *x, float *y, const fd_box *b, const fd_stream *s,
+                               const fd_op_f32 *op, int nthreads)
+    void fd_box_forward_op_f64(const double *x, double *y, const fd_box *b, const fd_stream *s,
+                               const fd_op_f64 *op, int nthreads)
+    void fd_box_forward_op_f16(const uint16_t *x, uint16_t *y, const fd_box *b,
+                               const fd_stream *s, const fd_op_f16 *op, int nthreads)
+    void fd_box_gauss_f32(const float *x, float *y, const fd_box *b, const fd_stream *s,
+                          double sigma, int nthreads)
+    void fd_box_gauss_f64(const double *x, double *y, const fd_box *b, const fd_stream *s,
+                          double sigma, int nthreads)
+    void fd_box_gauss_f16(const uint16_t *x, uint16_t *y, const fd_box *b, const fd_stream *s,
+                          double sigma, int nthreads)
+    int fd_box_sample(uint8_t *bits, const fd_box *b, const fd_stream *s, int nthreads)
+
+
+def _box_ints(values, name, ndim):
+    if len(values) != ndim:
+        raise ValueError(f"{name} must have {ndim} entries (one per axis), got {len(values)}")
+    out = []
+    for v in values:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"{name} entries must be ints, got {type(v).__name__}")
+        if v < 0:
+            raise ValueError(f"{name} entries must be non-negative, got {v}")
+        out.append(int(v))
+    return out
+
+
+def _box_pitches(pitch, shape, name, Py_ssize_t length):
+    """Element pitches of a buffer holding the box (None: the box's own C order), checked
+    to lay the rows out without overlap inside `length` elements."""
+    ndim = len(shape)
+    if pitch is None:
+        pitch, step = [0] * ndim, 1
+        for k in range(ndim - 1, -1, -1):
+            pitch[k] = step
+            step *= shape[k]
+    pitch = _box_ints(pitch, name, ndim)
+    if pitch[ndim - 1] != 1:
+        raise ValueError(f"{name} must end in 1: the rows are contiguous")
+    for k in range(ndim - 1):
+        if pitch[k] < pitch[k + 1] * shape[k + 1]:
+            raise ValueError(f"{name} makes the rows overlap: axis {k} steps {pitch[k]} "
+                             f"elements, less than the {pitch[k + 1] * shape[k + 1]} "
+                             f"that axis {k + 1} spans")
+    if 0 not in shape and sum((s - 1) * p for s, p in zip(shape, pitch)) >= length:
+        raise ValueError(f"the box reaches past the end of the buffer ({name})")
+    return pitch
+
+
+cdef int fill_box(fd_box *b, global_shape, start, shape, x_pitch, y_pitch, Py_ssize_t nx,
+                  Py_ssize_t ny, uint64_t offset) except -1:
+    """Check the box against the whole array and the buffers, and fill in b.  A 0-d box
+    is the 1-d box of its one element."""
+    ndim = len(global_shape)
+    if ndim == 0:
+        global_shape, start, shape = (1,), tuple(start) or (0,), tuple(shape) or (1,)
+        ndim = 1
+    if ndim > FD_MAX_DIMS:
+        raise ValueError(f"the array may have at most {FD_MAX_DIMS} axes, got {ndim}")
+    global_shape = _box_ints(global_shape, "global_shape", ndim)
+    start = _box_ints(start, "start", ndim)
+    shape = _box_ints(shape, "shape", ndim)
+    for k in range(ndim):
+        if start[k] + shape[k] > global_shape[k]:
+            raise ValueError(f"the box leaves the array on axis {k}: start {start[k]} + "
+                             f"shape {shape[k]} > {global_shape[k]}")
+    total = 1
+    for g in global_shape:
+        total *= g
+    if offset + total > _U64:
+        raise ValueError("offset + size must be at most 2**64")
+    xp = _box_pitches(x_pitch, shape, "x_pitch", nx)
+    yp = _box_pitches(y_pitch, shape, "y_pitch", ny)
+    b.ndim = ndim
+    j0 = offset
+    step = 1
+    for k in range(ndim - 1, -1, -1):
+        b.shape[k] = shape[k]
+        b.counter_pitch[k] = step
+        b.x_pitch[k] = xp[k]
+        b.y_pitch[k] = yp[k]
+        j0 += start[k] * step
+        step *= global_shape[k]
+    b.j0 = j0
+    return 0
+
+
+cdef int check_box_alias(const void *x, const void *y, size_t nbytes_x, size_t nbytes_y,
+                         x_pitch, y_pitch) except -1:
+    cdef const char *xc = <const char *>x
+    cdef const char *yc = <const char *>y
+    if xc == yc:
+        if x_pitch != y_pitch:
+            raise ValueError("x and y are the same buffer but with different pitches")
+    elif xc < yc + nbytes_y and yc < xc + nbytes_x:
+        raise ValueError("x and y overlap partially")
+    return 0
+
+
+def box_forward_op(const kernel_t[::1] x, kernel_t[::1] y, global_shape, start, shape,
+                   x_pitch, y_pitch, uint64_t offset, uint64_t key, uint64_t stream,
+                   uint64_t threshold, double mul, double add, double fill, bint affine,
+                   int nthreads):
+    """forward_op over the box `shape` at `start` of a C-order array of `global_shape`,
+    held in x and y with the given element pitches (None: the box in its own C order)."""
+    cdef fd_box b
+    fill_box(&b, global_shape, start, shape, x_pitch, y_pitch, x.shape[0], y.shape[0], offset)
+    cdef fd_stream s = make_stream(key, stream, threshold, 0, offset, nthreads)
+    if 0 in shape or x.shape[0] == 0:
+        return
+    check_box_alias(&x[0], &y[0], x.shape[0] * sizeof(kernel_t), y.shape[0] * sizeof(kernel_t),
+                    x_pitch, y_pitch)
+    # float32 and float16 take the constants rounded to float32 (§7.5)
+    cdef fd_op_f32 op32 = fd_op_f32(to_f32(mul), to_f32(add), to_f32(fill), affine)
+    cdef fd_op_f64 op64 = fd_op_f64(mul, add, fill, affine)
+    with nogil:
+        if kernel_t is float:
+            fd_box_forward_op_f32(&x[0], &y[0], &b, &s, &op32, nthreads)
+        elif kernel_t is uint16_t:
+            fd_box_forward_op_f16(&x[0], &y[0], &b, &s, &op32, nthreads)
+        else:
+            fd_box_forward_op_f64(&x[0], &y[0], &b, &s, &op64, nthreads)
+
+
+def box_gauss(const kernel_t[::1] x, kernel_t[::1] y, global_shape, start, shape, x_pitch,
+              y_pitch, uint64_t offset, uint64_t key, uint64_t stream, double sigma,
+              int nthreads):
+    """gauss (DESIGN.md §7.2) over a box, as box_forward_op."""
+    cdef fd_box b
+    fill_box(&b, global_shape, start, shape, x_pitch, y_pitch, x.shape[0], y.shape[0], offset)
+    cdef fd_stream s = make_stream(key, stream, 0, 0, offset, nthreads)
+    if 0 in shape or x.shape[0] == 0:
+        return
+    check_box_alias(&x[0], &y[0], x.shape[0] * sizeof(kernel_t), y.shape[0] * sizeof(kernel_t),
+                    x_pitch, y_pitch)
+    cdef double sigma32 = to_f32(sigma)  # float32/float16 compute in float32 (§7.2)
+    with nogil:
+        if kernel_t is float:
+            fd_box_gauss_f32(&x[0], &y[0], &b, &s, sigma32, nthreads)
+        elif kernel_t is uint16_t:
+            fd_box_gauss_f16(&x[0], &y[0], &b, &s, sigma32, nthreads)
+        else:
+            fd_box_gauss_f64(&x[0], &y[0], &b, &s, sigma, nthreads)
+
+
+def box_sample(uint8_t[::1] bits not None, global_shape, start, shape, uint64_t offset,
+               uint64_t key, uint64_t stream, uint64_t threshold, int nthreads):
+    """The keep bits of a box, packed in the box's own C order (DESIGN.md §4 layout)."""
+    cdef fd_box b
+    size = 1
+    for n in shape:
+        size *= n
+    fill_box(&b, global_shape, start, shape, None, None, size, size, offset)
+    if <size_t>bits.shape[0] < mask_bytes(size):
+        raise ValueError("bits is too short for the box")
+    cdef fd_stream s = make_stream(key, stream, threshold, 0, offset, nthreads)
+    cdef int status
+    if size == 0:
+        return
+    with nogil:
+        status = fd_box_sample(&bits[0], &b, &s, nthreads)
+    if status != 0:
+        raise MemoryError("no memory for the box's scratch row")

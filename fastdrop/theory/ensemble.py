@@ -494,6 +494,23 @@ class MCResult:
     seed: int
 
 
+def _site_dropout(h, site, key, stream, t0, passes, first_row, total_rows, owned):
+    """Dropout of h, passes t0 .. t0+passes-1 (pass-major) of the rows ``[first_row,
+    first_row + rows)``: unit u of global row r in pass t uses counter ``(t * total_rows +
+    r) * n + u`` of the layer's stream (n units per row), so a pass's rows of the whole
+    batch are one contiguous run and a block of rows is a run per pass."""
+    rows = h.shape[0] // passes
+    per_row = int(np.prod(h.shape[1:]))
+    out = h if owned else np.empty_like(h)
+    runs = [(0, passes * rows, t0 * total_rows * per_row)] if rows == total_rows else [
+        (p * rows, (p + 1) * rows, ((t0 + p) * total_rows + first_row) * per_row)
+        for p in range(passes)]
+    for lo, hi, offset in runs:
+        dropout(h[lo:hi], keep_prob=site.keep_prob, seed=key, stream=stream, offset=offset,
+                 inverted=site.inverted, out=out[lo:hi])
+    return out
+
+
 def mc_predict(model, X, T, *, seed=None, layers=None, return_samples=False,
                chunk_bytes=_DEFAULT_CHUNK_BYTES):
     """MC dropout: average the predictions of T stochastic forward passes.
@@ -507,6 +524,14 @@ def mc_predict(model, X, T, *, seed=None, layers=None, return_samples=False,
     Passes are stacked (the batch tiled over as many passes as ``chunk_bytes`` allows) so
     each layer runs one large GEMM per chunk.  Returns an `MCResult`.
     """
+    return _mc_predict(model, X, T, seed, layers, return_samples, chunk_bytes, None)
+
+
+def _mc_predict(model, X, T, seed, layers, return_samples, chunk_bytes, rows):
+    """mc_predict of X as the rows ``[first, first + len(X))`` of a batch of ``total``
+    rows, ``rows = (first, total)`` (None: X is the whole batch).  Every mask, and the
+    grouping of passes that the sums follow, is the whole batch's, so each row's result
+    is the one the whole batch's call gives it (DESIGN.md §8.2)."""
     T = check_int(T, "T", 1)
     all_layers = _layers_of(model)
     if layers is None:
@@ -528,8 +553,13 @@ def mc_predict(model, X, T, *, seed=None, layers=None, return_samples=False,
     first = min(sites)
     h0 = _forward_eval(all_layers[:first], X)
     batch = X.shape[0]
+    first_row, total_rows = (0, batch) if rows is None else rows
+    if rows is not None and any(s.noise_layer is not None for s in sites.values()):
+        raise ValueError("mc_predict over a block of rows supports Dropout and DropoutDense "
+                         "layers only: a variant layer's mc_forward addresses its noise by "
+                         "pass, not by (pass, global row)")
     tail = all_layers[first:]
-    passes_per_chunk = min(T, _chunk_rows(batch * _widest(tail, h0.shape[-1]),
+    passes_per_chunk = min(T, _chunk_rows(total_rows * _widest(tail, h0.shape[-1]),
                                           max(h0.dtype.itemsize, 4), chunk_bytes))
 
     sum_p = sum_p2 = sum_entropy = None
@@ -549,15 +579,16 @@ def mc_predict(model, X, T, *, seed=None, layers=None, return_samples=False,
                 h = site.noise_layer.mc_forward(h, passes, seed=key, stream=i, first_pass=t0)
                 owned = True
                 continue
-            per_pass = batch * int(np.prod(h.shape[1:]))
-            h = dropout(h, keep_prob=site.keep_prob, seed=key, stream=i, offset=t0 * per_pass,
-                        inverted=site.inverted, out=h if owned else None)
+            h = _site_dropout(h, site, key, i, t0, passes, first_row, total_rows, owned)
             owned = True
             if site.weight is not None:
                 h, owned = _eval_layer(layer, h, owned, buffers, i)
         log_p = _log_softmax(h.reshape(passes, batch, -1))
         p = np.exp(log_p)
-        entropy = -np.einsum("tbk,tbk->b", p, log_p)
+        per_pass = -(p * log_p).sum(axis=-1)
+        entropy = per_pass[0].copy()
+        for pass_entropy in per_pass[1:]:  # pass by pass: one order for any number of rows
+            entropy += pass_entropy
         if sum_p is None:
             sum_p, sum_p2, sum_entropy = p.sum(axis=0), (p * p).sum(axis=0), entropy
             if return_samples:
