@@ -27,10 +27,10 @@ import fastdrop
 from . import _kernels
 from ._validate import resolve_seed
 from .theory import ensemble
-from ._args import (DEFAULT_RATE, FLOAT16, FLOAT_DTYPES, DropoutCall, alpha_constants,
-                    alpha_op, check_noise_shape, check_shape, check_training_flag,
-                    gaussian_sigma, kernel_constant)
-from ._mask import Mask
+from ._validate import (DEFAULT_RATE, FLOAT16, FLOAT_DTYPES, SamplingArgs,
+                        check_gaussian_keep_prob, check_noise_shape, check_shape,
+                        check_training_flag)
+from .mask import Mask
 
 __all__ = ["dropout", "dropout_backward", "alpha_dropout", "alpha_dropout_backward",
            "gaussian_dropout", "gaussian_dropout_backward", "sample_mask", "mc_predict"]
@@ -131,11 +131,9 @@ def _noise_chunk(block, block_info=None, plan=None):
         _kernels.box_gauss(_kview(x), _kview(y.reshape(-1)), plan.shape, start, block.shape,
                            pitch, None, plan.offset, plan.key, plan.stream, plan.sigma, nthreads)
         return y
-    dtype = block.dtype
     _kernels.box_forward_op(_kview(x), _kview(y.reshape(-1)), plan.shape, start, block.shape,
                             pitch, None, plan.offset, plan.key, plan.stream, plan.threshold,
-                            kernel_constant(dtype, plan.mul), kernel_constant(dtype, plan.add),
-                            kernel_constant(dtype, plan.fill), plan.affine, nthreads)
+                            plan.mul, plan.add, plan.fill, plan.affine, nthreads)
     return y
 
 
@@ -148,10 +146,20 @@ def _mask_plan(x, rate, keep_prob, seed, stream, offset, noise_shape, inverted, 
     """The plan of a masked call; op(keep_prob) -> (mul, add, fill, affine) or None for
     dropout's scale."""
     noise = check_noise_shape(noise_shape, x.shape)
-    call = DropoutCall(math.prod(noise), rate, keep_prob, seed, stream, offset, inverted)
-    mul, add, fill, affine = (call.scale, 0.0, 0.0, False) if op is None else op(call.keep_prob)
-    return _Plan("mask", x.shape, noise, call.key, call.stream, call.offset, call.threshold,
-                 call.keep_prob, mul, add, fill, affine)
+    call = SamplingArgs(math.prod(noise), rate, keep_prob, seed, stream, offset)
+    if op is None:
+        mul, add, fill, affine = _kernels.dropout_scale(call.keep_prob, inverted), 0.0, 0.0, False
+    else:
+        mul, add, fill, affine = op(call.keep_prob)
+    return _Plan("mask", x.shape, noise, call.key, call.stream, call.offset,
+                 _kernels.keep_threshold(call.keep_prob), call.keep_prob, mul, add, fill, affine)
+
+
+def _alpha_op(keep_prob):
+    """(mul, add, fill, affine) of alpha dropout; at keep_prob 0 and 1 a plain scale, so a
+    kept -0.0 stays -0.0 (x * 1, not x * 1 + 0)."""
+    mul, add, fill = _kernels.alpha_constants(keep_prob)
+    return mul, add, fill, 0.0 < keep_prob < 1.0
 
 
 # -- the public functions ------------------------------------------------------------------
@@ -190,7 +198,7 @@ def alpha_dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, 
     x = _check_array(x, "x")
     training = check_training_flag(training, "training")
     _check_seed(seed, "alpha_dropout")
-    plan = _mask_plan(x, rate, keep_prob, seed, stream, offset, noise_shape, True, alpha_op)
+    plan = _mask_plan(x, rate, keep_prob, seed, stream, offset, noise_shape, True, _alpha_op)
     return _map_noise(x, plan) if training else x
 
 
@@ -202,13 +210,14 @@ def alpha_dropout_backward(grad, rate=None, *, keep_prob=None, seed=None, stream
     if rate is None and keep_prob is None:
         raise TypeError("alpha_dropout_backward needs rate or keep_prob")
     return _map_noise(grad, _mask_plan(grad, rate, keep_prob, seed, stream, offset, noise_shape,
-                                       True, lambda q: (alpha_constants(q)[0], 0.0, 0.0, False)))
+                                       True, lambda q: (_kernels.alpha_scale(q), 0.0, 0.0, False)))
 
 
 def _gauss_plan(x, rate, keep_prob, seed, stream, offset):
-    call = DropoutCall(math.prod(x.shape), rate, keep_prob, seed, stream, offset)
+    call = SamplingArgs(math.prod(x.shape), rate, keep_prob, seed, stream, offset)
+    keep = check_gaussian_keep_prob(call.keep_prob)
     return _Plan("gauss", x.shape, x.shape, call.key, call.stream, call.offset,
-                 keep_prob=call.keep_prob, sigma=gaussian_sigma(call.keep_prob))
+                 keep_prob=keep, sigma=_kernels.gaussian_sigma(keep))
 
 
 def gaussian_dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset=0,
@@ -245,9 +254,9 @@ def sample_mask(shape, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0
     ``fastdrop.sample_mask(shape, ...).to_bool()``."""
     shape = check_shape(shape)
     _check_seed(seed, "sample_mask")
-    call = DropoutCall(math.prod(shape), rate, keep_prob, seed, stream, offset)
-    plan = _Plan("mask", shape, shape, call.key, call.stream, call.offset, call.threshold,
-                 call.keep_prob)
+    call = SamplingArgs(math.prod(shape), rate, keep_prob, seed, stream, offset)
+    plan = _Plan("mask", shape, shape, call.key, call.stream, call.offset,
+                 _kernels.keep_threshold(call.keep_prob), call.keep_prob)
     chunks = da.core.normalize_chunks(chunks, shape, dtype=np.dtype(bool))
     return da.map_blocks(_mask_chunk, plan=plan, chunks=chunks, dtype=bool,
                          meta=np.empty((0,) * len(shape), bool))

@@ -9,7 +9,6 @@ import pytest
 
 from conftest import assert_bit_equal
 from fastdrop import _kernels, reference
-from fastdrop._args import alpha_op, gaussian_sigma, kernel_constant, keep_threshold
 
 SEED, STREAM = 0x1234_5678_9ABC_DEF0, 0xFEED_0000_0000_0007
 U64 = 1 << 64
@@ -56,17 +55,16 @@ def _run(kind, xb, y, global_shape, start, shape, offset, keep_prob, x_pitch=Non
     nthreads = _kernels.get_num_threads()
     if kind == "gauss":
         _kernels.box_gauss(_kview(xb), _kview(y), global_shape, start, shape, x_pitch, y_pitch,
-                           offset, SEED, STREAM, gaussian_sigma(keep_prob), nthreads)
+                           offset, SEED, STREAM, reference.gaussian_sigma(keep_prob), nthreads)
         return
     if kind == "dropout":
         mul, add, fill, affine = 1.0 / keep_prob, 0.0, 0.0, False
     else:
-        mul, add, fill, affine = alpha_op(keep_prob)
-    dtype = xb.dtype
+        mul, add, fill = reference.alpha_constants(keep_prob)
+        affine = 0.0 < keep_prob < 1.0  # at 0 and 1 a plain scale: a kept -0.0 stays -0.0
     _kernels.box_forward_op(_kview(xb), _kview(y), global_shape, start, shape, x_pitch, y_pitch,
-                            offset, SEED, STREAM, keep_threshold(keep_prob),
-                            kernel_constant(dtype, mul), kernel_constant(dtype, add),
-                            kernel_constant(dtype, fill), affine, nthreads)
+                            offset, SEED, STREAM, reference.keep_threshold(keep_prob),
+                            mul, add, fill, affine, nthreads)
 
 
 def _expected(kind, x, offset, keep_prob):
@@ -109,7 +107,7 @@ def test_box_sample_packs_the_box_of_the_whole_mask(simd, threads, geometry):
     size = math.prod(shape)
     bits = np.full((size + 7) // 8 + 2, 0xA5, np.uint8)  # sentinel past the mask's bytes
     _kernels.box_sample(bits, global_shape, start, shape, offset, SEED, STREAM,
-                        keep_threshold(0.6), _kernels.get_num_threads())
+                        reference.keep_threshold(0.6), _kernels.get_num_threads())
     got = np.unpackbits(bits[:(size + 7) // 8], bitorder="little")
     np.testing.assert_array_equal(got[:size].astype(bool).reshape(shape),
                                   whole[_box_slice(start, shape)])

@@ -82,7 +82,7 @@ def test_mc_predict_refuses_what_it_cannot_address():
     X = da.from_array(dyadic_inputs(), chunks=10)
     with pytest.raises(ValueError, match="seed"):
         fdd.mc_predict(model, X, 5)
-    with pytest.raises(ValueError, match="T must be >= 1"):
+    with pytest.raises(ValueError, match="T must be at least 1"):
         fdd.mc_predict(model, X, 0, seed=1)
     with pytest.raises(ValueError, match="X must have shape"):
         fdd.mc_predict(model, X[:, 0], 5, seed=1)
