@@ -31,7 +31,7 @@ typedef __m256 f32_vec;
 typedef __m256 f32_mask;
 typedef __m256d f64_vec;
 typedef __m256d f64_mask;
-enum { u32_lanes = 8, f32_lanes = 8, f64_lanes = 4 };
+enum { u32_lanes = 8, f32_lanes = 8, f64_lanes = 4, philox_ways = 2 };
 
 /* -- 32-bit words ------------------------------------------------------------------------ */
 static inline u32_vec u32_set1(uint32_t a) { return _mm256_set1_epi32((int)a); }

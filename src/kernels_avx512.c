@@ -32,7 +32,7 @@ typedef __m512 f32_vec;
 typedef __mmask16 f32_mask;
 typedef __m512d f64_vec;
 typedef __mmask8 f64_mask;
-enum { u32_lanes = 16, f32_lanes = 16, f64_lanes = 8 };
+enum { u32_lanes = 16, f32_lanes = 16, f64_lanes = 8, philox_ways = 1 };
 
 /* -- 32-bit words ------------------------------------------------------------------------ */
 static inline u32_vec u32_set1(uint32_t a) { return _mm512_set1_epi32((int)a); }

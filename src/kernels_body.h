@@ -3,7 +3,8 @@
  * vector types and small primitives, then includes this header inside its target region
  * with FD_LEVEL_TABLE set to the name of its table function.  What a level provides:
  *
- *   u32_vec, u32_lanes       one Philox block per 32-bit lane; 16 % u32_lanes == 0
+ *   u32_vec, u32_lanes       one Philox block per 32-bit lane; philox_ways vectors of
+ *                            blocks in flight, 16 % (u32_lanes * philox_ways) == 0
  *   u32_set1 u32_iota u32_add u32_sub u32_and u32_shl u32_shr u32_xor3
  *   u32_lt(a, b)             all ones where a < b (unsigned), else 0
  *   u32_mulhilo(a, m, &hi, &lo)   the 64-bit products a * m split into words
@@ -58,31 +59,39 @@ static inline void gen_init(gen_state *g, const fd_stream *s)
                                          : GEN_PHILOX;
 }
 
-/* Philox on blocks block .. block + u32_lanes - 1, one per lane: word k of each in c[k]. */
-static inline void philox(const gen_state *g, uint64_t block, u32_vec c[4])
+/* Philox on philox_ways * u32_lanes blocks from `block`, one per lane, the ways' rounds
+ * interleaved so that independent multiplies hide each other's latency: lane b of way w
+ * is block block + w * u32_lanes + b, and its word k ends in c[w][k]. */
+static inline void philox(const gen_state *g, uint64_t block, u32_vec c[philox_ways][4])
 {
     const u32_vec m0 = u32_set1(FD_PHILOX_M0), m1 = u32_set1(FD_PHILOX_M1);
-    const u32_vec block_lo = u32_set1((uint32_t)block);
-    u32_vec c0 = u32_add(block_lo, u32_iota());
-    /* a lane whose low word wrapped carries into the high word (u32_lt is -1 there) */
-    u32_vec c1 = u32_sub(u32_set1((uint32_t)(block >> 32)), u32_lt(c0, block_lo));
-    u32_vec c2 = u32_set1(g->c2), c3 = u32_set1(g->c3);
-    for (int r = 0; r < FD_PHILOX_ROUNDS; r++) {
-        u32_vec hi0, lo0, hi1, lo1;
-        u32_mulhilo(c0, m0, &hi0, &lo0);
-        u32_mulhilo(c2, m1, &hi1, &lo1);
-        c0 = u32_xor3(hi1, c1, u32_set1(g->rk0[r]));
-        c1 = lo1;
-        c2 = u32_xor3(hi0, c3, u32_set1(g->rk1[r]));
-        c3 = lo0;
+    u32_vec x[philox_ways][4];
+    for (int w = 0; w < philox_ways; w++) {
+        uint64_t first = block + (uint64_t)(w * u32_lanes);
+        const u32_vec first_lo = u32_set1((uint32_t)first);
+        x[w][0] = u32_add(first_lo, u32_iota());
+        /* a lane whose low word wrapped carries into the high word (u32_lt is -1 there) */
+        x[w][1] = u32_sub(u32_set1((uint32_t)(first >> 32)), u32_lt(x[w][0], first_lo));
+        x[w][2] = u32_set1(g->c2);
+        x[w][3] = u32_set1(g->c3);
     }
-    c[0] = c0;
-    c[1] = c1;
-    c[2] = c2;
-    c[3] = c3;
+    for (int r = 0; r < FD_PHILOX_ROUNDS; r++) {
+        const u32_vec k0 = u32_set1(g->rk0[r]), k1 = u32_set1(g->rk1[r]);
+        for (int w = 0; w < philox_ways; w++) {
+            u32_vec hi0, lo0, hi1, lo1;
+            u32_mulhilo(x[w][0], m0, &hi0, &lo0);
+            u32_mulhilo(x[w][2], m1, &hi1, &lo1);
+            x[w][0] = u32_xor3(hi1, x[w][1], k0);
+            x[w][1] = lo1;
+            x[w][2] = u32_xor3(hi0, x[w][3], k1);
+            x[w][3] = lo0;
+        }
+    }
+    memcpy(c, x, sizeof x);
 }
 
-#define FD_STEP (4 * u32_lanes) /* words per Philox call */
+#define FD_STEP (4 * u32_lanes)            /* words of one way */
+#define FD_BATCH (FD_STEP * philox_ways)    /* words per Philox call; divides FD_TILE */
 
 /* Keep bits of the 64 words of blocks block .. block+15, in word order. */
 static inline uint64_t gen_group(const gen_state *g, uint64_t block)
@@ -91,10 +100,11 @@ static inline uint64_t gen_group(const gen_state *g, uint64_t block)
         return g->mode == GEN_KEEP_ALL ? ~(uint64_t)0 : 0;
     const u32_vec threshold = u32_set1(g->threshold);
     uint64_t keep = 0;
-    for (int h = 0; h < FD_TILE / FD_STEP; h++) {
-        u32_vec c[4];
-        philox(g, block + (uint64_t)(h * u32_lanes), c);
-        keep |= keep_bits(c, threshold) << (FD_STEP * h);
+    for (int h = 0; h < FD_TILE / FD_BATCH; h++) {
+        u32_vec c[philox_ways][4];
+        philox(g, block + (uint64_t)(h * philox_ways * u32_lanes), c);
+        for (int w = 0; w < philox_ways; w++)
+            keep |= keep_bits(c[w], threshold) << (FD_BATCH * h + FD_STEP * w);
     }
     return keep;
 }
@@ -102,10 +112,11 @@ static inline uint64_t gen_group(const gen_state *g, uint64_t block)
 /* The 64 words of blocks block .. block+15 in word order. */
 static inline void gen_words(const gen_state *g, uint64_t block, uint32_t w[FD_TILE])
 {
-    for (int h = 0; h < FD_TILE / FD_STEP; h++) {
-        u32_vec c[4];
-        philox(g, block + (uint64_t)(h * u32_lanes), c);
-        store_words(c, w + FD_STEP * h);
+    for (int h = 0; h < FD_TILE / FD_BATCH; h++) {
+        u32_vec c[philox_ways][4];
+        philox(g, block + (uint64_t)(h * philox_ways * u32_lanes), c);
+        for (int v = 0; v < philox_ways; v++)
+            store_words(c[v], w + FD_BATCH * h + FD_STEP * v);
     }
 }
 
@@ -184,15 +195,18 @@ static void sample(uint8_t *bits, size_t n, uint64_t j0, const fd_stream *st)
 static inline void eps_block_f32(const gen_state *g, uint64_t block, float sigma, float eps[FD_TILE])
 {
     const f32_vec s = f32_set1(sigma);
-    for (int h = 0; h < FD_TILE / FD_STEP; h++) {
-        u32_vec c[4], e[4];
-        f32_vec z[4];
-        philox(g, block + (uint64_t)(h * u32_lanes), c);
-        box_muller_f32(c[0], c[1], &z[0], &z[1]);
-        box_muller_f32(c[2], c[3], &z[2], &z[3]);
-        for (int k = 0; k < 4; k++)
-            e[k] = f32_as_u32(eps_of_f32(s, z[k]));
-        store_words(e, eps + FD_STEP * h);
+    for (int h = 0; h < FD_TILE / FD_BATCH; h++) {
+        u32_vec c[philox_ways][4];
+        philox(g, block + (uint64_t)(h * philox_ways * u32_lanes), c);
+        for (int v = 0; v < philox_ways; v++) {
+            u32_vec e[4];
+            f32_vec z[4];
+            box_muller_f32(c[v][0], c[v][1], &z[0], &z[1]);
+            box_muller_f32(c[v][2], c[v][3], &z[2], &z[3]);
+            for (int k = 0; k < 4; k++)
+                e[k] = f32_as_u32(eps_of_f32(s, z[k]));
+            store_words(e, eps + FD_BATCH * h + FD_STEP * v);
+        }
     }
 }
 

@@ -12,7 +12,7 @@ typedef float f32_vec;
 typedef int f32_mask;
 typedef double f64_vec;
 typedef int f64_mask;
-enum { u32_lanes = 1, f32_lanes = 1, f64_lanes = 1 };
+enum { u32_lanes = 1, f32_lanes = 1, f64_lanes = 1, philox_ways = 1 };
 
 /* -- 32-bit words ------------------------------------------------------------------------ */
 static inline u32_vec u32_set1(uint32_t a) { return a; }
