@@ -34,12 +34,13 @@ static int detect(void)
     if (__get_cpuid_max(0, 0) < 7)
         return FD_SCALAR;
     __cpuid_count(7, 0, a, b, c, d);
-    int avx2 = (b >> 5) & 1, bmi1 = (b >> 3) & 1, bmi2 = (b >> 8) & 1;
+    int avx2 = (b >> 5) & 1, bmi2 = (b >> 8) & 1;
     int avx512f = (b >> 16) & 1, avx512dq = (b >> 17) & 1;
     int avx512bw = (b >> 30) & 1, avx512vl = (b >> 31) & 1;
-    if (!(avx2 && bmi1 && bmi2 && f16c)) /* every AVX2 CPU has F16C; the float16 kernels use it */
+    if (!(avx2 && f16c)) /* every AVX2 CPU has F16C; the float16 kernels use it */
         return FD_SCALAR;
-    if (avx512f && avx512dq && avx512bw && avx512vl && (xcr0_lo & 0xE6) == 0xE6) /* + opmask, ZMM */
+    /* + opmask and ZMM state; BMI2 for the keep-bit interleave (PDEP) of that level */
+    if (avx512f && avx512dq && avx512bw && avx512vl && bmi2 && (xcr0_lo & 0xE6) == 0xE6)
         return FD_AVX512;
     return FD_AVX2;
 }

@@ -22,7 +22,8 @@
  *   f64_load_pairs(w, &even, &odd), f64_store_pairs(p, a, b): 2 x f64_lanes words into
  *                            even / odd lanes, and two vectors interleaved back
  *   f16_loadn f16_storen     binary16 in memory, float32 vectors (round to nearest even)
- */
+ * A new level is one such file (compiled to a NULL table where its target is absent),
+ * its declaration beside the others in kernels_common.h and its line in dispatch.c. */
 
 #define FD_PASTE2(a, b) a##_##b
 #define FD_PASTE(a, b) FD_PASTE2(a, b)
