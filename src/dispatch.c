@@ -16,7 +16,6 @@
 
 static int detected_level = -1;
 static const fd_kernels *active = NULL;
-static const fd_variant_kernels *active_variants = NULL;
 static int active_level = FD_SCALAR;
 
 #ifdef FD_X86
@@ -35,12 +34,13 @@ static int detect(void)
     if (__get_cpuid_max(0, 0) < 7)
         return FD_SCALAR;
     __cpuid_count(7, 0, a, b, c, d);
-    int avx2 = (b >> 5) & 1, bmi1 = (b >> 3) & 1, bmi2 = (b >> 8) & 1;
+    int avx2 = (b >> 5) & 1, bmi2 = (b >> 8) & 1;
     int avx512f = (b >> 16) & 1, avx512dq = (b >> 17) & 1;
     int avx512bw = (b >> 30) & 1, avx512vl = (b >> 31) & 1;
-    if (!(avx2 && bmi1 && bmi2 && f16c)) /* every AVX2 CPU has F16C; the float16 kernels use it */
+    if (!(avx2 && f16c)) /* every AVX2 CPU has F16C; the float16 kernels use it */
         return FD_SCALAR;
-    if (avx512f && avx512dq && avx512bw && avx512vl && (xcr0_lo & 0xE6) == 0xE6) /* + opmask, ZMM */
+    /* + opmask and ZMM state; BMI2 for the keep-bit interleave (PDEP) of that level */
+    if (avx512f && avx512dq && avx512bw && avx512vl && bmi2 && (xcr0_lo & 0xE6) == 0xE6)
         return FD_AVX512;
     return FD_AVX2;
 }
@@ -48,13 +48,14 @@ static int detect(void)
 static int detect(void) { return FD_SCALAR; }
 #endif
 
+/* The table of a level; NULL where it is not compiled in. */
 static const fd_kernels *table_for(int level)
 {
-    switch (level) {
-    case FD_AVX512: return fd_kernels_avx512();
-    case FD_AVX2: return fd_kernels_avx2();
-    default: return fd_kernels_scalar();
-    }
+    if (level >= FD_AVX512)
+        return fd_kernels_avx512();
+    if (level >= FD_AVX2)
+        return fd_kernels_avx2();
+    return fd_kernels_scalar();
 }
 
 int fd_cpu_level(void)
@@ -68,21 +69,11 @@ int fd_cpu_level(void)
     return detected_level;
 }
 
-static const fd_variant_kernels *variants_for(int level)
-{
-    switch (level) {
-    case FD_AVX512: return fd_variants_avx512();
-    case FD_AVX2: return fd_variants_avx2();
-    default: return fd_variants_scalar();
-    }
-}
-
 int fd_set_level(int level)
 {
     if (level < FD_SCALAR || level > fd_cpu_level())
         return -1;
     active = table_for(level);
-    active_variants = variants_for(level);
     active_level = level;
     return 0;
 }
@@ -94,13 +85,6 @@ static const fd_kernels *kernels(void)
     if (active == NULL)
         fd_set_level(fd_cpu_level());
     return active;
-}
-
-static const fd_variant_kernels *variants(void)
-{
-    if (active_variants == NULL)
-        fd_set_level(fd_cpu_level());
-    return active_variants;
 }
 
 void fd_philox_block(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4])
@@ -123,59 +107,110 @@ typedef struct {
     const fd_bcast *b;
 } fd_args;
 
-#define FD_CHUNK_FN(NAME, CALL)                                               \
-    static void chunk_##NAME(const void *ctx, size_t start, size_t len)       \
-    {                                                                         \
-        const fd_args *a = (const fd_args *)ctx;                              \
-        CALL;                                                                 \
-    }
-
 #define BITS_AT(a, start) ((a)->bits ? (a)->bits + (start) / 8 : NULL)
 
-FD_CHUNK_FN(forward_f32, kernels()->forward_f32((const float *)a->x + start, (float *)a->y + start,
-                                                BITS_AT(a, start), len, a->offset + start, a->s,
-                                                (float)a->scale))
-FD_CHUNK_FN(forward_f64, kernels()->forward_f64((const double *)a->x + start, (double *)a->y + start,
-                                                BITS_AT(a, start), len, a->offset + start, a->s,
-                                                a->scale))
-FD_CHUNK_FN(sample, kernels()->sample(a->bits + start / 8, len, a->offset + start, a->s))
-FD_CHUNK_FN(apply_f32, kernels()->apply_f32((const float *)a->x + start, (float *)a->y + start,
-                                            a->cbits + start / 8, len, (float)a->scale))
-FD_CHUNK_FN(apply_f64, kernels()->apply_f64((const double *)a->x + start, (double *)a->y + start,
-                                            a->cbits + start / 8, len, a->scale))
-FD_CHUNK_FN(forward_op_f32, variants()->forward_op_f32((const float *)a->x + start,
-                                                       (float *)a->y + start, BITS_AT(a, start),
-                                                       len, a->offset + start, a->s,
-                                                       (const fd_op_f32 *)a->op))
-FD_CHUNK_FN(forward_op_f64, variants()->forward_op_f64((const double *)a->x + start,
-                                                       (double *)a->y + start, BITS_AT(a, start),
-                                                       len, a->offset + start, a->s,
-                                                       (const fd_op_f64 *)a->op))
-FD_CHUNK_FN(forward_op_f16, variants()->forward_op_f16((const uint16_t *)a->x + start,
-                                                       (uint16_t *)a->y + start, BITS_AT(a, start),
-                                                       len, a->offset + start, a->s,
-                                                       (const fd_op_f16 *)a->op))
-FD_CHUNK_FN(bcast_f32, variants()->bcast_f32((const float *)a->x + start, (float *)a->y + start, len,
-                                             start, a->b, (const fd_op_f32 *)a->op))
-FD_CHUNK_FN(bcast_f64, variants()->bcast_f64((const double *)a->x + start, (double *)a->y + start,
-                                             len, start, a->b, (const fd_op_f64 *)a->op))
-FD_CHUNK_FN(bcast_f16, variants()->bcast_f16((const uint16_t *)a->x + start,
-                                             (uint16_t *)a->y + start, len, start, a->b,
-                                             (const fd_op_f16 *)a->op))
-FD_CHUNK_FN(gauss_f32, variants()->gauss_f32((const float *)a->x + start, (float *)a->y + start, len,
-                                             a->offset + start, a->s, a->sigma))
-FD_CHUNK_FN(gauss_f64, variants()->gauss_f64((const double *)a->x + start, (double *)a->y + start,
-                                             len, a->offset + start, a->s, a->sigma))
-FD_CHUNK_FN(gauss_f16, variants()->gauss_f16((const uint16_t *)a->x + start,
-                                             (uint16_t *)a->y + start, len, a->offset + start, a->s,
-                                             a->sigma))
+static void chunk_forward_f32(const void *ctx, size_t start, size_t len)
+{
+    const fd_args *a = (const fd_args *)ctx;
+    kernels()->forward_f32((const float *)a->x + start, (float *)a->y + start, BITS_AT(a, start),
+                           len, a->offset + start, a->s, (float)a->scale);
+}
 
-/* Resolve the tables once, on the calling thread, before any worker needs them. */
+static void chunk_forward_f64(const void *ctx, size_t start, size_t len)
+{
+    const fd_args *a = (const fd_args *)ctx;
+    kernels()->forward_f64((const double *)a->x + start, (double *)a->y + start,
+                           BITS_AT(a, start), len, a->offset + start, a->s, a->scale);
+}
+
+static void chunk_sample(const void *ctx, size_t start, size_t len)
+{
+    const fd_args *a = (const fd_args *)ctx;
+    kernels()->sample(a->bits + start / 8, len, a->offset + start, a->s);
+}
+
+static void chunk_apply_f32(const void *ctx, size_t start, size_t len)
+{
+    const fd_args *a = (const fd_args *)ctx;
+    kernels()->apply_f32((const float *)a->x + start, (float *)a->y + start,
+                         a->cbits + start / 8, len, (float)a->scale);
+}
+
+static void chunk_apply_f64(const void *ctx, size_t start, size_t len)
+{
+    const fd_args *a = (const fd_args *)ctx;
+    kernels()->apply_f64((const double *)a->x + start, (double *)a->y + start,
+                         a->cbits + start / 8, len, a->scale);
+}
+
+static void chunk_forward_op_f32(const void *ctx, size_t start, size_t len)
+{
+    const fd_args *a = (const fd_args *)ctx;
+    kernels()->forward_op_f32((const float *)a->x + start, (float *)a->y + start,
+                              BITS_AT(a, start), len, a->offset + start, a->s, a->op);
+}
+
+static void chunk_forward_op_f64(const void *ctx, size_t start, size_t len)
+{
+    const fd_args *a = (const fd_args *)ctx;
+    kernels()->forward_op_f64((const double *)a->x + start, (double *)a->y + start,
+                              BITS_AT(a, start), len, a->offset + start, a->s, a->op);
+}
+
+static void chunk_forward_op_f16(const void *ctx, size_t start, size_t len)
+{
+    const fd_args *a = (const fd_args *)ctx;
+    kernels()->forward_op_f16((const uint16_t *)a->x + start, (uint16_t *)a->y + start,
+                              BITS_AT(a, start), len, a->offset + start, a->s, a->op);
+}
+
+static void chunk_bcast_f32(const void *ctx, size_t start, size_t len)
+{
+    const fd_args *a = (const fd_args *)ctx;
+    kernels()->bcast_f32((const float *)a->x + start, (float *)a->y + start, len, start, a->b,
+                         a->op);
+}
+
+static void chunk_bcast_f64(const void *ctx, size_t start, size_t len)
+{
+    const fd_args *a = (const fd_args *)ctx;
+    kernels()->bcast_f64((const double *)a->x + start, (double *)a->y + start, len, start, a->b,
+                         a->op);
+}
+
+static void chunk_bcast_f16(const void *ctx, size_t start, size_t len)
+{
+    const fd_args *a = (const fd_args *)ctx;
+    kernels()->bcast_f16((const uint16_t *)a->x + start, (uint16_t *)a->y + start, len, start,
+                         a->b, a->op);
+}
+
+static void chunk_gauss_f32(const void *ctx, size_t start, size_t len)
+{
+    const fd_args *a = (const fd_args *)ctx;
+    kernels()->gauss_f32((const float *)a->x + start, (float *)a->y + start, len,
+                         a->offset + start, a->s, a->sigma);
+}
+
+static void chunk_gauss_f64(const void *ctx, size_t start, size_t len)
+{
+    const fd_args *a = (const fd_args *)ctx;
+    kernels()->gauss_f64((const double *)a->x + start, (double *)a->y + start, len,
+                         a->offset + start, a->s, a->sigma);
+}
+
+static void chunk_gauss_f16(const void *ctx, size_t start, size_t len)
+{
+    const fd_args *a = (const fd_args *)ctx;
+    kernels()->gauss_f16((const uint16_t *)a->x + start, (uint16_t *)a->y + start, len,
+                         a->offset + start, a->s, a->sigma);
+}
+
+/* Resolve the table once, on the calling thread, before any worker needs it. */
 #define RUN(NAME, n, nthreads, ...)                                   \
     do {                                                              \
         const fd_args args = {__VA_ARGS__};                           \
         (void)kernels();                                              \
-        (void)variants();                                             \
         fd_parallel_for((n), (nthreads), chunk_##NAME, &args);        \
     } while (0)
 
@@ -261,16 +296,6 @@ void fd_gauss_f16(const uint16_t *x, uint16_t *y, size_t n, uint64_t offset, con
                   double sigma, int nthreads)
 {
     RUN(gauss_f16, n, nthreads, .x = x, .y = y, .offset = offset, .s = s, .sigma = sigma);
-}
-
-void fd_box_muller_pair(uint32_t w0, uint32_t w1, double z[2])
-{
-    fd_box_muller_scalar(w0, w1, &z[0], &z[1]);
-}
-
-void fd_box_muller_pair_f32(uint32_t w0, uint32_t w1, float z[2])
-{
-    fd_box_muller_f32_scalar(w0, w1, &z[0], &z[1]);
 }
 
 void fd_f32_to_f16_array(const float *x, uint16_t *y, size_t n)

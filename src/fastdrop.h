@@ -1,5 +1,5 @@
-/* fastdrop kernels: the C interface the Cython layer calls, and the per-SIMD-level
- * function table behind it.  Arrays are contiguous; the caller has validated lengths. */
+/* fastdrop kernels: the C interface the Cython layer and outside harnesses call.  Arrays
+ * are contiguous; the caller has validated lengths. */
 #ifndef FASTDROP_H
 #define FASTDROP_H
 
@@ -12,20 +12,6 @@ typedef struct {
     uint32_t c2, c3;    /* counter words 2 and 3 = stream */
     uint64_t threshold; /* keep iff word < threshold; >= 2^32 keeps every element */
 } fd_stream;
-
-/* One SIMD level's chunk kernels.  A chunk of n elements has global counter index j0 for
- * its element 0; `bits` points at the byte holding element 0's bit, which is bit 0 (chunks
- * start on multiples of 8 elements), and ceil(n/8) bytes are written with padding bits 0.
- * x and y may be the same array (in place); a NULL `bits` in forward stores no mask. */
-typedef struct {
-    void (*forward_f32)(const float *x, float *y, uint8_t *bits, size_t n, uint64_t j0,
-                        const fd_stream *s, float scale);
-    void (*forward_f64)(const double *x, double *y, uint8_t *bits, size_t n, uint64_t j0,
-                        const fd_stream *s, double scale);
-    void (*sample)(uint8_t *bits, size_t n, uint64_t j0, const fd_stream *s);
-    void (*apply_f32)(const float *x, float *y, const uint8_t *bits, size_t n, float scale);
-    void (*apply_f64)(const double *x, double *y, const uint8_t *bits, size_t n, double scale);
-} fd_kernels;
 
 /* What a masked pass writes for kept and dropped elements (DESIGN.md §3, §7.3):
  * affine = 0: kept x * mul, dropped +0.0 (dropout); affine = 1: kept x * mul + add
@@ -55,41 +41,7 @@ typedef struct {
     uint64_t strides[FD_MAX_DIMS];
 } fd_bcast;
 
-/* The variant kernels of one SIMD level (DESIGN.md §7); same chunk rules as fd_kernels.
- * bcast_* process elements e0 .. e0+n-1 of the array (x and y point at element e0).
- * gauss_* write y = x * eps, eps = 1 + sigma * z in T arithmetic (sigma already rounded to
- * T), z the Box-Muller normal of counter j0 + i computed in T.
- * The f16 kernels hold IEEE binary16 as uint16_t and compute in float32. */
-typedef struct {
-    void (*forward_op_f32)(const float *x, float *y, uint8_t *bits, size_t n, uint64_t j0,
-                           const fd_stream *s, const fd_op_f32 *op);
-    void (*forward_op_f64)(const double *x, double *y, uint8_t *bits, size_t n, uint64_t j0,
-                           const fd_stream *s, const fd_op_f64 *op);
-    void (*bcast_f32)(const float *x, float *y, size_t n, size_t e0, const fd_bcast *b,
-                      const fd_op_f32 *op);
-    void (*bcast_f64)(const double *x, double *y, size_t n, size_t e0, const fd_bcast *b,
-                      const fd_op_f64 *op);
-    void (*gauss_f32)(const float *x, float *y, size_t n, uint64_t j0, const fd_stream *s,
-                      double sigma);
-    void (*gauss_f64)(const double *x, double *y, size_t n, uint64_t j0, const fd_stream *s,
-                      double sigma);
-    void (*forward_op_f16)(const uint16_t *x, uint16_t *y, uint8_t *bits, size_t n, uint64_t j0,
-                           const fd_stream *s, const fd_op_f16 *op);
-    void (*bcast_f16)(const uint16_t *x, uint16_t *y, size_t n, size_t e0, const fd_bcast *b,
-                      const fd_op_f16 *op);
-    void (*gauss_f16)(const uint16_t *x, uint16_t *y, size_t n, uint64_t j0, const fd_stream *s,
-                      double sigma);
-} fd_variant_kernels;
-
 enum { FD_SCALAR = 0, FD_AVX2 = 1, FD_AVX512 = 2 };
-
-/* Each returns NULL where the level is not compiled in (non-x86 targets). */
-const fd_kernels *fd_kernels_scalar(void);
-const fd_kernels *fd_kernels_avx2(void);
-const fd_kernels *fd_kernels_avx512(void);
-const fd_variant_kernels *fd_variants_scalar(void);
-const fd_variant_kernels *fd_variants_avx2(void);
-const fd_variant_kernels *fd_variants_avx512(void);
 
 /* Dispatch (dispatch.c). */
 int fd_cpu_level(void);          /* highest level this CPU and build support */

@@ -1,127 +1,130 @@
-/* Portable C kernels: the fallback level, and the definition the SIMD levels match. */
+/* Portable C level: one lane per "vector", so kernels_body.h here is the plain scalar
+ * definition every SIMD level must match, and the fallback on any CPU.
+ *
+ * Audit (hot loops): only 32x32->64-bit multiplies, shifts, compares and float
+ * arithmetic; no division, gather or bit-deposit/extract outside the Gaussian noise
+ * (whose division and square root are the definition itself). */
 #include "kernels_common.h"
 
-#define FD_DEFINE_SCALAR(T, SUFFIX)                                                        \
-    static void masked_scale_##SUFFIX(const T *x, T *y, uint64_t keep, size_t m, T scale)  \
-    {                                                                                      \
-        for (size_t t = 0; t < m; t++)                                                     \
-            y[t] = ((keep >> t) & 1) ? x[t] * scale : (T)0;                                \
-    }                                                                                      \
-    static void forward_##SUFFIX(const T *x, T *y, uint8_t *bits, size_t n, uint64_t j0,   \
-                                 const fd_stream *s, T scale)                              \
-    {                                                                                      \
-        for (size_t i = 0; i < n; i += FD_TILE) {                                          \
-            size_t m = n - i < FD_TILE ? n - i : FD_TILE;                                  \
-            uint64_t keep = fd_keep_bits_scalar(j0 + i, m, s);                             \
-            masked_scale_##SUFFIX(x + i, y + i, keep, m, scale);                           \
-            if (bits)                                                                      \
-                fd_store_bits(bits + i / 8, keep, m);                                      \
-        }                                                                                  \
-    }                                                                                      \
-    static void apply_##SUFFIX(const T *x, T *y, const uint8_t *bits, size_t n, T scale)   \
-    {                                                                                      \
-        for (size_t i = 0; i < n; i += FD_TILE) {                                          \
-            size_t m = n - i < FD_TILE ? n - i : FD_TILE;                                  \
-            masked_scale_##SUFFIX(x + i, y + i, fd_load_bits(bits + i / 8, m), m, scale);  \
-        }                                                                                  \
-    }
+typedef uint32_t u32_vec;
+typedef uint32_t u32h_vec;
+typedef float f32_vec;
+typedef int f32_mask;
+typedef double f64_vec;
+typedef int f64_mask;
+enum { u32_lanes = 1, f32_lanes = 1, f64_lanes = 1, philox_ways = 1 };
 
-FD_DEFINE_SCALAR(float, f32)
-FD_DEFINE_SCALAR(double, f64)
+/* -- 32-bit words ------------------------------------------------------------------------ */
+static inline u32_vec u32_set1(uint32_t a) { return a; }
+static inline u32_vec u32_iota(void) { return 0; }
+static inline u32_vec u32_add(u32_vec a, u32_vec b) { return a + b; }
+static inline u32_vec u32_sub(u32_vec a, u32_vec b) { return a - b; }
+static inline u32_vec u32_and(u32_vec a, u32_vec b) { return a & b; }
+static inline u32_vec u32_shl(u32_vec a, int n) { return a << n; }
+static inline u32_vec u32_shr(u32_vec a, int n) { return a >> n; }
+static inline u32_vec u32_xor3(u32_vec a, u32_vec b, u32_vec c) { return a ^ b ^ c; }
+static inline u32_vec u32_lt(u32_vec a, u32_vec b) { return a < b ? ~0u : 0u; }
 
-static void sample(uint8_t *bits, size_t n, uint64_t j0, const fd_stream *s)
+static inline void u32_mulhilo(u32_vec a, u32_vec m, u32_vec *hi, u32_vec *lo)
 {
-    for (size_t i = 0; i < n; i += FD_TILE) {
-        size_t m = n - i < FD_TILE ? n - i : FD_TILE;
-        fd_store_bits(bits + i / 8, fd_keep_bits_scalar(j0 + i, m, s), m);
-    }
+    uint64_t p = (uint64_t)a * m;
+    *hi = (uint32_t)(p >> 32);
+    *lo = (uint32_t)p;
 }
 
-static const fd_kernels table = {forward_f32, forward_f64, sample, apply_f32, apply_f64};
-
-const fd_kernels *fd_kernels_scalar(void) { return &table; }
-
-/* -- variants (DESIGN.md §7): the definitions the SIMD levels match ------------------- */
-
-typedef struct {
-    fd_stream s;
-} gen_state;
-
-static inline void gen_init(gen_state *g, const fd_stream *s) { g->s = *s; }
-
-static inline uint64_t gen_group(const gen_state *g, uint64_t block)
+static inline uint64_t keep_bits(const u32_vec c[4], u32_vec t)
 {
-    return fd_keep_bits_scalar(block << 2, FD_TILE, &g->s);
+    return (uint64_t)(c[0] < t) | (uint64_t)(c[1] < t) << 1 | (uint64_t)(c[2] < t) << 2 |
+           (uint64_t)(c[3] < t) << 3;
 }
 
-static inline void gen_words(const gen_state *g, uint64_t block, uint32_t w[FD_TILE])
+static inline void store_words(const u32_vec c[4], void *p) { memcpy(p, c, 4 * sizeof(u32_vec)); }
+
+/* float64 lanes pair with words one to one, as the float32 ones do */
+#define u32h_set1 u32_set1
+#define u32h_add u32_add
+#define u32h_sub u32_sub
+#define u32h_and u32_and
+#define u32h_shl u32_shl
+#define u32h_shr u32_shr
+
+/* -- float32 ----------------------------------------------------------------------------- */
+static inline f32_vec f32_set1(float a) { return a; }
+static inline f32_vec f32_add(f32_vec a, f32_vec b) { return a + b; }
+static inline f32_vec f32_sub(f32_vec a, f32_vec b) { return a - b; }
+static inline f32_vec f32_mul(f32_vec a, f32_vec b) { return a * b; }
+static inline f32_vec f32_div(f32_vec a, f32_vec b) { return a / b; }
+static inline f32_vec f32_sqrt(f32_vec a) { return sqrtf(a); }
+static inline f32_vec f32_neg(f32_vec a) { return -a; }
+static inline f32_mask f32_gt(f32_vec a, f32_vec b) { return a > b; }
+static inline f32_vec f32_select(f32_mask m, f32_vec a, f32_vec b) { return m ? a : b; }
+static inline f32_vec f32_zero_unless(f32_mask m, f32_vec a) { return m ? a : 0.0f; }
+static inline f32_mask f32_keep_lanes(uint64_t keep, size_t i) { return (int)((keep >> i) & 1); }
+static inline f32_vec f32_from_u32(u32_vec w) { return (float)w; }
+static inline f32_vec f32_from_i32(u32_vec w) { return (float)(int32_t)w; }
+static inline u32_vec f32_as_u32(f32_vec a) { return fd_to_bits_f(a); }
+
+static inline void f32_split_exp(f32_vec m, f32_vec *e, f32_vec *f)
 {
-    const uint32_t key[2] = {g->s.k0, g->s.k1};
-    for (int b = 0; b < FD_TILE / 4; b++) {
-        uint64_t bl = block + (uint64_t)b;
-        const uint32_t ctr[4] = {(uint32_t)bl, (uint32_t)(bl >> 32), g->s.c2, g->s.c3};
-        fd_philox4x32_10(ctr, key, w + 4 * b);
-    }
+    uint32_t mb = fd_to_bits_f(m);
+    *e = (float)(int)((mb >> 23) & 0xFF) - 127.0f;
+    *f = fd_from_bits_f((mb & 0x007FFFFFu) | 0x3F800000u);
 }
 
-static inline void eps_group_f64(const uint32_t w[FD_TILE], double sigma, double eps[FD_TILE])
+static inline f32_vec f32_loadn(const float *p, size_t count) { (void)count; return *p; }
+static inline void f32_storen(float *p, f32_vec v, size_t count) { (void)count; *p = v; }
+
+/* -- float64 ----------------------------------------------------------------------------- */
+static inline f64_vec f64_set1(double a) { return a; }
+static inline f64_vec f64_add(f64_vec a, f64_vec b) { return a + b; }
+static inline f64_vec f64_sub(f64_vec a, f64_vec b) { return a - b; }
+static inline f64_vec f64_mul(f64_vec a, f64_vec b) { return a * b; }
+static inline f64_vec f64_div(f64_vec a, f64_vec b) { return a / b; }
+static inline f64_vec f64_sqrt(f64_vec a) { return sqrt(a); }
+static inline f64_vec f64_neg(f64_vec a) { return -a; }
+static inline f64_mask f64_gt(f64_vec a, f64_vec b) { return a > b; }
+static inline f64_vec f64_select(f64_mask m, f64_vec a, f64_vec b) { return m ? a : b; }
+static inline f64_vec f64_zero_unless(f64_mask m, f64_vec a) { return m ? a : 0.0; }
+static inline f64_mask f64_keep_lanes(uint64_t keep, size_t i) { return (int)((keep >> i) & 1); }
+static inline f64_vec f64_from_u32(u32h_vec w) { return (double)w; }
+static inline f64_vec f64_from_i32(u32h_vec w) { return (double)(int32_t)w; }
+
+static inline void f64_split_exp(f64_vec m, f64_vec *e, f64_vec *f)
 {
-    for (int k = 0; k < FD_TILE; k += 2) {
-        double z0, z1;
-        fd_box_muller_scalar(w[k], w[k + 1], &z0, &z1);
-        eps[k] = 1.0 + sigma * z0;
-        eps[k + 1] = 1.0 + sigma * z1;
-    }
+    uint64_t mb = fd_to_bits(m);
+    *e = (double)(int)((mb >> 52) & 0x7FF) - 1023.0;
+    *f = fd_from_bits((mb & 0x000FFFFFFFFFFFFFull) | 0x3FF0000000000000ull);
 }
 
-static inline void eps_group_f32(const uint32_t w[FD_TILE], float sigma, float eps[FD_TILE])
+static inline void f64_load_pairs(const uint32_t *w, u32h_vec *even, u32h_vec *odd)
 {
-    for (int k = 0; k < FD_TILE; k += 2) {
-        float z0, z1;
-        fd_box_muller_f32_scalar(w[k], w[k + 1], &z0, &z1);
-        eps[k] = 1.0f + sigma * z0;
-        eps[k + 1] = 1.0f + sigma * z1;
-    }
+    *even = w[0];
+    *odd = w[1];
 }
 
-#define scale_tile_f32 masked_scale_f32
-#define scale_tile_f64 masked_scale_f64
-
-#define FD_DEFINE_SCALAR_VARIANT_TILES(T, SUFFIX)                                              \
-    static inline void affine_tile_##SUFFIX(const T *x, T *y, uint64_t keep, size_t m, T mul,  \
-                                            T add, T fill)                                     \
-    {                                                                                          \
-        for (size_t t = 0; t < m; t++)                                                         \
-            y[t] = ((keep >> t) & 1) ? x[t] * mul + add : fill;                                \
-    }                                                                                          \
-    static inline void eps_tile_##SUFFIX(const T *x, T *y, const T *eps, size_t m)             \
-    {                                                                                          \
-        for (size_t t = 0; t < m; t++)                                                         \
-            y[t] = x[t] * eps[t];                                                              \
-    }
-
-FD_DEFINE_SCALAR_VARIANT_TILES(float, f32)
-FD_DEFINE_SCALAR_VARIANT_TILES(double, f64)
-
-static inline void scale_tile_f16(const uint16_t *x, uint16_t *y, uint64_t keep, size_t m, float scale)
+static inline void f64_store_pairs(double *p, f64_vec a, f64_vec b)
 {
-    for (size_t t = 0; t < m; t++)
-        y[t] = ((keep >> t) & 1) ? fd_f32_to_f16(fd_f16_to_f32(x[t]) * scale) : 0;
+    p[0] = a;
+    p[1] = b;
 }
 
-static inline void affine_tile_f16(const uint16_t *x, uint16_t *y, uint64_t keep, size_t m,
-                                   float mul, float add, float fill)
+static inline f64_vec f64_loadn(const double *p, size_t count) { (void)count; return *p; }
+static inline void f64_storen(double *p, f64_vec v, size_t count) { (void)count; *p = v; }
+
+/* -- float16 in memory ------------------------------------------------------------------- */
+static inline f32_vec f16_loadn(const uint16_t *p, size_t count) { (void)count; return fd_f16_to_f32(*p); }
+static inline void f16_storen(uint16_t *p, f32_vec v, size_t count) { (void)count; *p = fd_f32_to_f16(v); }
+
+#define FD_LEVEL_TABLE fd_kernels_scalar
+#include "kernels_body.h"
+
+/* The scalar normals, for harnesses checking the Box-Muller step on its own. */
+void fd_box_muller_pair(uint32_t w0, uint32_t w1, double z[2])
 {
-    for (size_t t = 0; t < m; t++)
-        y[t] = fd_f32_to_f16(((keep >> t) & 1) ? fd_f16_to_f32(x[t]) * mul + add : fill);
+    box_muller_f64(w0, w1, &z[0], &z[1]);
 }
 
-static inline void eps_tile_f16(const uint16_t *x, uint16_t *y, const float *eps, size_t m)
+void fd_box_muller_pair_f32(uint32_t w0, uint32_t w1, float z[2])
 {
-    for (size_t t = 0; t < m; t++)
-        y[t] = fd_f32_to_f16(fd_f16_to_f32(x[t]) * eps[t]);
+    box_muller_f32(w0, w1, &z[0], &z[1]);
 }
-
-#include "variant_loops.h"
-
-const fd_variant_kernels *fd_variants_scalar(void) { return &variant_table; }
