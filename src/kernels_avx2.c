@@ -16,7 +16,9 @@
 
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
 
-#if defined(__clang__)
+#if defined(FD_EMULATED_SIMD)
+/* tools/cross_check builds this level on intrinsics emulated in portable C: no target region */
+#elif defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx2,f16c"))), apply_to = function)
 #else
 #pragma GCC push_options
@@ -251,7 +253,8 @@ static inline void f16_storen(uint16_t *p, f32_vec v, size_t count)
 #define FD_LEVEL_TABLE fd_kernels_avx2
 #include "kernels_body.h"
 
-#if defined(__clang__)
+#if defined(FD_EMULATED_SIMD)
+#elif defined(__clang__)
 #pragma clang attribute pop
 #else
 #pragma GCC pop_options

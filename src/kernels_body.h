@@ -151,10 +151,12 @@ static inline uint64_t walk_next(tile_walk *w, int need_next)
 
 static inline void store_tile_bits(uint8_t *p, uint64_t keep, size_t m)
 {
-    if (m == FD_TILE)
-        memcpy(p, &keep, 8); /* little-endian: byte b holds elements 8b .. 8b+7 */
-    else
+    if (m == FD_TILE) {
+        uint64_t bytes = fd_little_endian64(keep); /* byte b holds elements 8b .. 8b+7 */
+        memcpy(p, &bytes, 8);
+    } else {
         fd_store_bits(p, keep, m);
+    }
 }
 
 static inline uint64_t load_tile_bits(const uint8_t *p, size_t m)
@@ -163,7 +165,7 @@ static inline uint64_t load_tile_bits(const uint8_t *p, size_t m)
     if (m != FD_TILE)
         return fd_load_bits(p, m);
     memcpy(&keep, p, 8);
-    return keep;
+    return fd_little_endian64(keep);
 }
 
 static void sample(uint8_t *bits, size_t n, uint64_t j0, const fd_stream *st)

@@ -54,6 +54,17 @@ const fd_kernels *fd_kernels_scalar(void);
 const fd_kernels *fd_kernels_avx2(void);
 const fd_kernels *fd_kernels_avx512(void);
 
+/* Mask bytes are little-endian on every machine (DESIGN.md, mask format): a 64-bit word of
+ * keep bits is stored and loaded through this on big-endian targets. */
+static inline uint64_t fd_little_endian64(uint64_t v)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return __builtin_bswap64(v);
+#else
+    return v;
+#endif
+}
+
 static inline uint64_t fd_low_bits(size_t m)
 {
     return m >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << m) - 1);
