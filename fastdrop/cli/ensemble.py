@@ -29,7 +29,8 @@ def add_arguments(parser):
                         help="test digits the enumeration runs on (default 500)")
     parser.add_argument("--T", type=int, default=1000, help="MC passes (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed for weights, data order and masks")
-    parser.add_argument("--quiet", action="store_true", help="no training progress on stderr")
+    parser.add_argument("--no-progress", dest="progress", action="store_false",
+                        help="no training progress on stderr")
 
 
 def build_model(units, seed=0):
@@ -63,7 +64,7 @@ def run(args):
     model = build_model(args.units, args.seed)
     start = time.perf_counter()
     fit(model, X_train, y_train, epochs=args.epochs, batch_size=100,
-        optimizer=SGD(lr=0.05, momentum=0.9, max_norm=3.0), seed=args.seed, progress=not args.quiet)
+        optimizer=SGD(lr=0.05, momentum=0.9, max_norm=3.0), seed=args.seed, progress=args.progress)
     seconds = time.perf_counter() - start
     model.eval()
     error = float(np.mean(model.predict(X_test) != y_test))

@@ -7,7 +7,7 @@ from fastdrop.cli.ensemble import build_model
 
 def test_ensemble_demo(capsys):
     assert cli.main(["ensemble", "--units", "4", "--epochs", "1", "--inputs", "40", "--T", "20",
-                     "--quiet"]) == 0
+                     "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert out.count("16 thinned networks") == 2
     assert "weight scaling IS the NWGM" in out and "MC dropout, every dropout layer" in out
