@@ -6,15 +6,16 @@ import sys
 
 import pytest
 
+import fastdrop
 from fastdrop import cli
 
-ROOT = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir)
 
 
 def _python(code):
-    env = dict(os.environ, PYTHONPATH=os.path.abspath(ROOT))
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          check=True).stdout
+    """Run code in a child interpreter that imports the same fastdrop as this process."""
+    here = os.path.dirname(os.path.dirname(fastdrop.__file__))
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=here, check=True).stdout
 
 
 def test_help_lists_every_subcommand_with_its_help(capsys):
