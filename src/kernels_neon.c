@@ -44,7 +44,8 @@ static inline u32_vec u32_and(u32_vec a, u32_vec b) { return vandq_u32(a, b); }
 /* shift counts are immediates in NEON: macros keep them constant expressions at any -O */
 #define u32_shl(a, n) vshlq_n_u32((a), (n))
 #define u32_shr(a, n) vshrq_n_u32((a), (n))
-static inline u32_vec u32_xor3(u32_vec a, u32_vec b, u32_vec c) { return veorq_u32(veorq_u32(a, b), c); }
+/* a is the product word of the round's chain; b ^ c does not wait for it */
+static inline u32_vec u32_xor3(u32_vec a, u32_vec b, u32_vec c) { return veorq_u32(a, veorq_u32(b, c)); }
 static inline u32_vec u32_lt(u32_vec a, u32_vec b) { return vcltq_u32(a, b); }
 
 /* UMULL multiplies lanes 0-1, UMULL2 lanes 2-3; each 64-bit product is (low, high) words.
