@@ -47,18 +47,24 @@ static int detect(void)
         return FD_AVX512;
     return FD_AVX2;
 }
+#elif defined(__aarch64__)
+static int detect(void) { return FD_NEON; } /* Advanced SIMD is part of AArch64 */
 #else
 static int detect(void) { return FD_SCALAR; }
 #endif
 
-/* The table of a level; NULL where it is not compiled in. */
+/* The table of a level; NULL where it is not compiled in (or no such level). */
 static const fd_kernels *table_for(int level)
 {
-    if (level >= FD_AVX512)
+    if (level == FD_NEON)
+        return fd_kernels_neon();
+    if (level == FD_AVX512)
         return fd_kernels_avx512();
-    if (level >= FD_AVX2)
+    if (level == FD_AVX2)
         return fd_kernels_avx2();
-    return fd_kernels_scalar();
+    if (level == FD_SCALAR)
+        return fd_kernels_scalar();
+    return NULL;
 }
 
 int fd_cpu_level(void)
@@ -74,9 +80,10 @@ int fd_cpu_level(void)
 
 int fd_set_level(int level)
 {
-    if (level < FD_SCALAR || level > fd_cpu_level())
+    const fd_kernels *table = table_for(level);
+    if (table == NULL || level > fd_cpu_level())
         return -1;
-    active = table_for(level);
+    active = table;
     active_level = level;
     return 0;
 }

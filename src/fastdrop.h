@@ -41,11 +41,14 @@ typedef struct {
     uint64_t strides[FD_MAX_DIMS];
 } fd_bcast;
 
-enum { FD_SCALAR = 0, FD_AVX2 = 1, FD_AVX512 = 2 };
+/* SIMD levels.  The numbers name levels, they do not order them across architectures:
+ * x86-64 has scalar < AVX2 < AVX-512, AArch64 has scalar < NEON. */
+enum { FD_SCALAR = 0, FD_AVX2 = 1, FD_AVX512 = 2, FD_NEON = 3 };
 
 /* Dispatch (dispatch.c). */
-int fd_cpu_level(void);          /* highest level this CPU and build support */
-int fd_set_level(int level);     /* 0 on success, -1 if level > fd_cpu_level() */
+int fd_cpu_level(void);          /* the best level this CPU and build support */
+int fd_set_level(int level);     /* 0 on success; -1 if this target does not have the level
+                                    or it is above fd_cpu_level() */
 int fd_get_level(void);
 
 void fd_forward_f32(const float *x, float *y, uint8_t *bits, size_t n, uint64_t offset,

@@ -53,6 +53,7 @@ typedef struct {
 const fd_kernels *fd_kernels_scalar(void);
 const fd_kernels *fd_kernels_avx2(void);
 const fd_kernels *fd_kernels_avx512(void);
+const fd_kernels *fd_kernels_neon(void);
 
 /* Mask bytes are little-endian on every machine (DESIGN.md, mask format): a 64-bit word of
  * keep bits is stored and loaded through this on big-endian targets. */

@@ -143,6 +143,13 @@ def main(path):
     with np.errstate(over="ignore"):  # values past the float16 range round to inf, as intended
         h16 = f.astype(np.float16).view(np.uint16)
     w.record("f32_to_f16", None, f.size, arrays=[f, h16])
+    # Every binary16 pattern through each level's own float16 loads and stores: NaN payloads,
+    # subnormals, and the rounding and overflow of the product.
+    hx = h.view(np.float16)
+    for salt, kp in ((11, 1.0), (12, 0.7)):
+        y, mask = reference.dropout(hx, keep_prob=kp, seed=salt, stream=5, return_mask=True)
+        w.record("forward_op", np.dtype(np.float16), h.size, 0, salt, 5, threshold_of(kp),
+                 (mask.scale, 0, 0, 0), 0, arrays=[hx, y, mask.bits])
     # Box-Muller pairs (DESIGN.md §7.2).
     words = rng.integers(0, 1 << 32, size=(2, 4096), dtype=np.uint64)
     words[:, :4] = [[0, 0xFFFFFFFF, 0x80000000, 1], [0, 0xFFFFFFFF, 0x40000000, 0xC0000000]]

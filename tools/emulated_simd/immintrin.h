@@ -171,4 +171,12 @@ static inline __m256i fd_cvtps_ph(__m512 a)
 }
 #define _mm512_cvtps_ph(a, rounding) fd_cvtps_ph(a)
 
+/* SIMDe's F16C narrows every NaN to 0x7E00; F16C keeps the top of the payload. */
+FD_CONVERT(fd_cvtph_ps_256, uint16_t, 8, __m128i, float, 8, __m256, fd_half_to_float(x[i]))
+FD_CONVERT(fd_cvtps_ph_256, float, 8, __m256, uint16_t, 8, __m128i, fd_float_to_half(x[i]))
+#undef _mm256_cvtph_ps
+#undef _mm256_cvtps_ph
+#define _mm256_cvtph_ps(a) fd_cvtph_ps_256(a)
+#define _mm256_cvtps_ph(a, rounding) fd_cvtps_ph_256(a)
+
 #endif
