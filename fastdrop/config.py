@@ -3,17 +3,35 @@
 FASTDROP_SIMD caps the level as if the CPU had nothing above it: the kernels run at that
 level and nothing (tests, benchmarks) can select a higher one.  That is how a machine
 without AVX-512 (or without AVX2) is reproduced on one that has it.
+
+Threads.  The kernels share an array of at least 2**18 elements out to a thread pool of
+their own, in chunks of 2**16 elements; smaller arrays run on the calling thread.  The
+pool uses get_num_threads() threads: set_num_threads(n), else the first entry of
+OMP_NUM_THREADS, else the CPUs this process may use.  An OMP_NUM_THREADS fastdrop cannot
+read a count from is a RuntimeWarning, at import.  Where threadpoolctl is installed, the
+pool is registered with it (user_api "fastdrop"), so threadpoolctl.threadpool_info() lists
+it and threadpoolctl.threadpool_limits(n) limits it, and restores it on exit.
 """
+from __future__ import annotations
+
 import os
+import re
 import warnings
 from contextlib import contextmanager
+from typing import Iterator, Literal, Optional
 
 from . import _kernels
 
-SIMD_LEVELS = ("scalar", "avx2", "avx512")
+try:  # optional: with it, threadpoolctl.threadpool_limits() also limits the kernels' pool
+    import threadpoolctl  # type: ignore[import-untyped, unused-ignore]
+except ImportError:
+    threadpoolctl = None
+
+SimdLevel = Literal["scalar", "avx2", "avx512"]
+SIMD_LEVELS: tuple[SimdLevel, ...] = ("scalar", "avx2", "avx512")
 
 
-def _level_cap():
+def _level_cap() -> int:
     cpu = _kernels.cpu_level()
     forced = os.environ.get("FASTDROP_SIMD", "").strip().lower()
     if not forced:
@@ -30,17 +48,17 @@ def _level_cap():
 _MAX_LEVEL = _level_cap()
 
 
-def available_simd_levels():
+def available_simd_levels() -> tuple[SimdLevel, ...]:
     """The SIMD levels the kernels can run here (CPU, build, FASTDROP_SIMD), lowest first."""
     return SIMD_LEVELS[:_MAX_LEVEL + 1]
 
 
-def simd_level():
+def simd_level() -> SimdLevel:
     """The SIMD level the kernels run: "avx512", "avx2" or "scalar"."""
     return SIMD_LEVELS[_kernels.get_level()]
 
 
-def set_simd_level(name):
+def set_simd_level(name: SimdLevel) -> None:
     """Run the kernels at `name` (no higher than available_simd_levels() allows)."""
     if name not in SIMD_LEVELS:
         raise ValueError(f"SIMD level must be one of {SIMD_LEVELS}, got {name!r}")
@@ -57,8 +75,73 @@ get_num_threads = _kernels.get_num_threads
 set_num_threads = _kernels.set_num_threads
 
 
+def _check_omp_num_threads() -> None:
+    """Warn, naming the value, where OMP_NUM_THREADS is set to something that is not a
+    positive integer or a list of them (as OpenMP reads it, the first entry counts).
+
+    The C library reads it once, as the first number of the list, and falls back to the
+    CPU count where that is not positive; the warning says what the kernels use.
+    """
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    if not value.strip():
+        return
+    first = value.split(",", 1)[0].strip()
+    if re.fullmatch(r"\+?[0-9]+", first) and int(first) > 0:
+        return
+    used = get_num_threads()
+    warnings.warn(f"OMP_NUM_THREADS={value!r} is not a positive integer (or a comma-separated "
+                  f"list of them); fastdrop's kernels use {used} thread{'s' * (used != 1)}",
+                  RuntimeWarning, stacklevel=2)
+
+
+_check_omp_num_threads()
+
+
+def _register_with_threadpoolctl(version: str) -> None:
+    """Register the kernels' thread pool with threadpoolctl, where it is installed (3.0 or
+    later, which has the controller API).
+
+    threadpoolctl finds the pools it controls among the loaded shared libraries: the
+    controller below matches the extension module (file name ``_kernels...``, exporting
+    the pool's ``fd_parallel_for``) and gets and sets the pool's size through the same
+    calls as get_num_threads / set_num_threads.
+    """
+    if not hasattr(threadpoolctl, "register"):
+        return
+
+    class FastdropController(threadpoolctl.LibController):  # type: ignore[misc, unused-ignore]
+        user_api = "fastdrop"
+        internal_api = "fastdrop"
+        filename_prefixes = ("_kernels",)
+        check_symbols = ("fd_parallel_for",)
+
+        def set_additional_attributes(self) -> None:
+            self.simd_level = simd_level()
+            # threadpool_limits makes a controller, reads num_threads, and on exit sets it
+            # back: setting the count in force when this controller was made restores the
+            # setting in force then, "never set" (the OMP_NUM_THREADS/CPU default) included.
+            self._found = (_kernels.get_num_threads(), _kernels.num_threads_setting())
+
+        def info(self, debugging_info: bool = False) -> dict[str, object]:
+            info: dict[str, object] = super().info(debugging_info)
+            del info["_found"]
+            return info
+
+        def get_num_threads(self) -> int:
+            return _kernels.get_num_threads()
+
+        def set_num_threads(self, num_threads: int) -> None:
+            count, setting = self._found
+            _kernels.set_num_threads(setting if num_threads == count else num_threads)
+
+        def get_version(self) -> str:
+            return version
+
+    threadpoolctl.register(FastdropController)
+
+
 @contextmanager
-def threads(n):
+def threads(n: Optional[int]) -> Iterator[None]:
     """Run the kernels on n threads inside the block, then restore the previous setting
     exactly, including "never set" (the default from OMP_NUM_THREADS or the CPU count)."""
     previous = _kernels.num_threads_setting()
@@ -70,7 +153,7 @@ def threads(n):
 
 
 @contextmanager
-def simd(name):
+def simd(name: SimdLevel) -> Iterator[None]:
     """Run the kernels at SIMD level `name` inside the block, then restore the previous one."""
     previous = simd_level()
     set_simd_level(name)
