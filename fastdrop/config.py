@@ -108,6 +108,12 @@ def _register_with_threadpoolctl(version: str) -> None:
     """
     if not hasattr(threadpoolctl, "register"):
         return
+    # What each change through threadpoolctl replaced, innermost last.  On exit
+    # threadpool_limits sets every pool back to the count it found, limited or not:
+    # setting the count the pool has changes nothing, and setting back the count a change
+    # replaced restores the setting it replaced, "never set" (the OMP_NUM_THREADS / CPU
+    # default) included.  Either way the pool then has exactly that many threads.
+    replaced: list[tuple[int, Optional[int]]] = []
 
     class FastdropController(threadpoolctl.LibController):  # type: ignore[misc, unused-ignore]
         user_api = "fastdrop"
@@ -117,22 +123,20 @@ def _register_with_threadpoolctl(version: str) -> None:
 
         def set_additional_attributes(self) -> None:
             self.simd_level = simd_level()
-            # threadpool_limits makes a controller, reads num_threads, and on exit sets it
-            # back: setting the count in force when this controller was made restores the
-            # setting in force then, "never set" (the OMP_NUM_THREADS/CPU default) included.
-            self._found = (_kernels.get_num_threads(), _kernels.num_threads_setting())
-
-        def info(self, debugging_info: bool = False) -> dict[str, object]:
-            info: dict[str, object] = super().info(debugging_info)
-            del info["_found"]
-            return info
 
         def get_num_threads(self) -> int:
             return _kernels.get_num_threads()
 
         def set_num_threads(self, num_threads: int) -> None:
-            count, setting = self._found
-            _kernels.set_num_threads(setting if num_threads == count else num_threads)
+            count = _kernels.get_num_threads()
+            if num_threads == count:
+                return
+            if replaced and num_threads == replaced[-1][0]:
+                _kernels.set_num_threads(replaced.pop()[1])
+                return
+            setting = _kernels.num_threads_setting()
+            _kernels.set_num_threads(num_threads)
+            replaced.append((count, setting))
 
         def get_version(self) -> str:
             return version
