@@ -7,10 +7,11 @@ without AVX-512 (or without AVX2) is reproduced on one that has it.
 Threads.  The kernels share an array of at least 2**18 elements out to a thread pool of
 their own, in chunks of 2**16 elements; smaller arrays run on the calling thread.  The
 pool uses get_num_threads() threads: set_num_threads(n), else the first entry of
-OMP_NUM_THREADS, else the CPUs this process may use.  An OMP_NUM_THREADS fastdrop cannot
-read a count from is a RuntimeWarning, at import.  Where threadpoolctl is installed, the
-pool is registered with it (user_api "fastdrop"), so threadpoolctl.threadpool_info() lists
-it and threadpoolctl.threadpool_limits(n) limits it, and restores it on exit.
+OMP_NUM_THREADS (read once, at import), else the CPUs this process may use.  An
+OMP_NUM_THREADS fastdrop cannot read a count from is a RuntimeWarning, at import.  Where
+threadpoolctl is installed, the pool is registered with it (user_api "fastdrop"), so
+threadpoolctl.threadpool_info() lists it and threadpoolctl.threadpool_limits(n) limits it,
+and restores it on exit.
 """
 from __future__ import annotations
 
@@ -79,16 +80,17 @@ def _check_omp_num_threads() -> None:
     """Warn, naming the value, where OMP_NUM_THREADS is set to something that is not a
     positive integer or a list of them (as OpenMP reads it, the first entry counts).
 
-    The C library reads it once, as the first number of the list, and falls back to the
-    CPU count where that is not positive; the warning says what the kernels use.
+    The C library reads it once, here at import, as the first number of the list, and
+    falls back to the CPU count where that is not positive; the warning says what the
+    kernels use.
     """
+    used = _kernels.default_threads()
     value = os.environ.get("OMP_NUM_THREADS", "")
     if not value.strip():
         return
     first = value.split(",", 1)[0].strip()
     if re.fullmatch(r"\+?[0-9]+", first) and int(first) > 0:
         return
-    used = get_num_threads()
     warnings.warn(f"OMP_NUM_THREADS={value!r} is not a positive integer (or a comma-separated "
                   f"list of them); fastdrop's kernels use {used} thread{'s' * (used != 1)}",
                   RuntimeWarning, stacklevel=2)
