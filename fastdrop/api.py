@@ -33,7 +33,8 @@ fastdrop.torch modules do for you; otherwise every step drops the same units.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Literal, Optional, Sequence, SupportsIndex, TypeVar, Union, overload
+from typing import (Any, Callable, Literal, Optional, Sequence, SupportsIndex, TypeVar, Union,
+                    overload)
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -280,7 +281,8 @@ def gaussian_dropout(x: ArrayLike, rate: _Prob = ..., *, keep_prob: Optional[_Pr
 def gaussian_dropout(x: ArrayLike, rate: _Prob = ..., *, keep_prob: Optional[_Prob] = ...,
                      seed: _Seed = ..., stream: _Index = ..., offset: _Index = ...,
                      training: bool = ..., out: Optional[NDArray[Any]] = ...,
-                     return_noise: Literal[True]) -> tuple[NDArray[Any], Optional[NDArray[Any]]]: ...
+                     return_noise: Literal[True]
+                     ) -> tuple[NDArray[Any], Optional[NDArray[Any]]]: ...
 @overload
 def gaussian_dropout(x: ArrayLike, rate: _Prob = ..., *, keep_prob: Optional[_Prob] = ...,
                      seed: _Seed = ..., stream: _Index = ..., offset: _Index = ...,

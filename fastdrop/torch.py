@@ -114,7 +114,8 @@ def _key(seed: _TorchSeed) -> int:
 def _check_stream(stream: int) -> int:
     if type(stream) is int and 0 <= stream < _U64:
         return stream
-    checked: int = fastdrop.sample_mask(0, seed=0, stream=stream).stream  # fastdrop's checks and errors
+    # fastdrop's checks and errors
+    checked: int = fastdrop.sample_mask(0, seed=0, stream=stream).stream
     return checked
 
 
