@@ -11,7 +11,8 @@ from .api import (alpha_dropout, alpha_dropout_backward, apply_mask, dropout, dr
 from .config import get_num_threads, set_num_threads, simd_level
 from .mask import Mask
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+config._register_with_threadpoolctl(__version__)
 __all__ = ["dropout", "sample_mask", "apply_mask", "dropout_backward", "Mask", "reference",
            "alpha_dropout", "alpha_dropout_backward", "gaussian_dropout",
            "gaussian_dropout_backward", "config",

@@ -77,11 +77,37 @@ def _u64(value, name):
 
 
 def resolve_seed(seed):
-    """The 64-bit Philox key: an int as given, drawn from a Generator, or fresh OS entropy."""
+    """The 64-bit Philox key of `seed`, the one mapping every function uses.
+
+    - None: 64 fresh bits of OS entropy (``secrets.randbits(64)``).
+    - int (or numpy integer) in [0, 2**64): the key itself.
+    - numpy.random.SeedSequence: ``int(seed.generate_state(1, numpy.uint64)[0])``, i.e. the
+      key words k0, k1 are the first two uint32 words of ``generate_state``.  Deterministic:
+      the same SeedSequence (entropy and spawn key) always gives the same key.
+    - numpy.random.BitGenerator: the key of the SeedSequence it was made from (its
+      ``seed_seq``), whatever its state, so it is deterministic too; one made by legacy
+      seeding has none and is a ValueError.
+    - numpy.random.Generator: one 64-bit word drawn from it
+      (``seed.integers(0, 2**64, dtype=numpy.uint64)``), which advances it: consecutive
+      calls get different keys, as they would from any draw.
+    Anything else, bool and float included, is a TypeError naming `seed`.
+    """
     if seed is None:
         return secrets.randbits(64)
     if isinstance(seed, np.random.Generator):
         return int(seed.integers(0, U64, dtype=np.uint64))
+    if isinstance(seed, np.random.BitGenerator):
+        sequence = seed.seed_seq
+        if not isinstance(sequence, np.random.SeedSequence):
+            raise ValueError(f"seed: this {type(seed).__name__} was not made from a SeedSequence "
+                             "(legacy seeding), so it has no key; pass an int, a SeedSequence "
+                             "or a Generator")
+        seed = sequence
+    if isinstance(seed, np.random.SeedSequence):
+        return int(seed.generate_state(1, np.uint64)[0])
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise TypeError("seed must be an int in [0, 2**64), None, or a numpy Generator, "
+                        f"SeedSequence or BitGenerator, got {type(seed).__name__}")
     return _u64(seed, "seed")
 
 

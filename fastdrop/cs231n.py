@@ -13,16 +13,25 @@ gradient checks need; without it each call draws a fresh mask.  The mask is kept
 ``cache`` as 1 bit per element (a ``fastdrop.Mask``), and global NumPy random state is
 never touched.
 """
+from __future__ import annotations
+
 import numbers
+from typing import Any, Optional
+
+from numpy.typing import NDArray
 
 import fastdrop
+from fastdrop.api import _Seed
 
 __all__ = ["dropout_forward", "dropout_backward"]
 
 MODES = ("train", "test")
 
+#: ``(dropout_param, mask)``: the Mask of a training call, None in test mode
+Cache = tuple[dict[str, Any], Optional[fastdrop.Mask]]
 
-def _check_param(dropout_param):
+
+def _check_param(dropout_param: dict[str, Any]) -> tuple[float, str, _Seed]:
     """(keep probability, mode, seed) from a CS231n dropout_param dict."""
     if not isinstance(dropout_param, dict):
         raise TypeError(f"dropout_param must be a dict, got {type(dropout_param).__name__}")
@@ -34,14 +43,14 @@ def _check_param(dropout_param):
     if isinstance(p, bool) or not isinstance(p, numbers.Real):
         raise TypeError(f"dropout_param['p'] (the keep probability) must be a real number, "
                         f"got {type(p).__name__}")
-    if not 0.0 <= p <= 1.0:  # also rejects NaN
+    if not 0.0 <= float(p) <= 1.0:  # also rejects NaN
         raise ValueError(f"dropout_param['p'] (the keep probability) must be in [0, 1], got {p!r}")
     if mode not in MODES:
         raise ValueError(f"dropout_param['mode'] must be 'train' or 'test', got {mode!r}")
     return float(p), mode, dropout_param.get("seed")
 
 
-def dropout_forward(x, dropout_param):
+def dropout_forward(x: NDArray[Any], dropout_param: dict[str, Any]) -> tuple[NDArray[Any], Cache]:
     """Inverted dropout, keeping each unit with probability ``dropout_param["p"]``.
 
     Returns ``(out, cache)``; ``cache = (dropout_param, mask)`` with ``mask`` the
@@ -54,10 +63,11 @@ def dropout_forward(x, dropout_param):
     return out, (dropout_param, mask)
 
 
-def dropout_backward(dout, cache):
+def dropout_backward(dout: NDArray[Any], cache: Cache) -> NDArray[Any]:
     """The gradient of dropout_forward: dout scaled by 1/p where kept, 0 where dropped."""
     dropout_param, mask = cache
     _, mode, _ = _check_param(dropout_param)
     if mode == "test":
         return dout
-    return fastdrop.apply_mask(dout, mask)
+    # a training-mode cache holds a Mask; anything else is apply_mask's TypeError
+    return fastdrop.apply_mask(dout, mask)  # type: ignore[arg-type]

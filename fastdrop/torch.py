@@ -32,6 +32,8 @@ modules (no extra state) loads into these modules, which keep their own seed and
 a module's step, so the recomputed mask would differ: keep the modules outside
 checkpointed segments.
 """
+from __future__ import annotations
+
 try:
     import torch
     import torch.nn.functional as F
@@ -41,8 +43,12 @@ except ImportError as exc:  # torch is an optional dependency
 
 import numbers
 import warnings
+from typing import Any, Callable, ClassVar, Optional, Union
+
+from torch.nn.modules.dropout import _DropoutNd
 
 import fastdrop
+from fastdrop.api import _Seed
 
 __all__ = ["dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
            "feature_alpha_dropout", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d",
@@ -54,27 +60,31 @@ _PLAIN_TENSOR_TYPES = (torch.Tensor, torch.nn.Parameter)
 _U64 = 1 << 64
 _EXTRA_STATE_KEY = "_extra_state"  # the key torch.nn.Module stores get_extra_state() under
 
+#: what `seed` takes: fastdrop's seeds, or a torch.Generator to draw the key from
+_TorchSeed = Union[_Seed, torch.Generator]
+_NoiseShape = Optional[tuple[int, ...]]
+
 
 # -- what takes the kernels ---------------------------------------------------------------
 
-def _compiling():
+def _compiling() -> bool:
     is_compiling = getattr(torch.compiler, "is_compiling", None)
     return is_compiling is not None and is_compiling()
 
 
-def _check_tensor(input):
+def _check_tensor(input: object) -> None:
     if not isinstance(input, torch.Tensor):
         raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
 
 
-def _takes(input):
+def _takes(input: torch.Tensor) -> bool:
     """Whether fastdrop's kernels can work on `input` in place of torch's dropout."""
     return (type(input) in _PLAIN_TENSOR_TYPES and input.device.type == "cpu"
             and input.dtype in _KERNEL_DTYPES and input.layout == torch.strided
             and not _compiling())
 
 
-def _check_p(p):
+def _check_p(p: float) -> float:
     """torch's check of the drop probability, with the argument named."""
     if isinstance(p, bool) or not isinstance(p, numbers.Real):
         raise TypeError(f"p (the dropout probability) must be a real number, got {type(p).__name__}")
@@ -85,35 +95,38 @@ def _check_p(p):
 
 # -- keys -------------------------------------------------------------------------------------
 
-def _draw_key(generator=None):
+def _draw_key(generator: Optional[torch.Generator] = None) -> int:
     """A 64-bit key from a torch generator (the default one unless given): two 32-bit draws."""
     low, high = torch.randint(0, 1 << 32, (2,), dtype=torch.int64, generator=generator).tolist()
-    return low | (high << 32)
+    return int(low) | (int(high) << 32)
 
 
-def _key(seed):
+def _key(seed: _TorchSeed) -> int:
     """The 64-bit key of `seed`: None and torch.Generator draw it from torch; the rest as fastdrop."""
     if seed is None or isinstance(seed, torch.Generator):
         return _draw_key(seed)
     if type(seed) is int and 0 <= seed < _U64:
         return seed
-    return fastdrop.sample_mask(0, seed=seed).seed  # fastdrop's own mapping and errors
+    key: int = fastdrop.sample_mask(0, seed=seed).seed  # fastdrop's own mapping and errors
+    return key
 
 
-def _check_stream(stream):
+def _check_stream(stream: int) -> int:
     if type(stream) is int and 0 <= stream < _U64:
         return stream
-    return fastdrop.sample_mask(0, seed=0, stream=stream).stream  # fastdrop's checks and errors
+    # fastdrop's checks and errors
+    checked: int = fastdrop.sample_mask(0, seed=0, stream=stream).stream
+    return checked
 
 
 # -- the autograd Functions ---------------------------------------------------------------
 
-def _numpy(tensor):
+def _numpy(tensor: torch.Tensor) -> Any:
     """The NumPy view of a CPU tensor's memory (no copy)."""
     return tensor.detach().numpy()
 
 
-def _apply_mask(tensor, mask):
+def _apply_mask(tensor: torch.Tensor, mask: fastdrop.Mask) -> torch.Tensor:
     out = torch.empty(tensor.shape, dtype=tensor.dtype)
     fastdrop.apply_mask(_numpy(tensor), mask, out=_numpy(out))
     return out
@@ -123,20 +136,21 @@ class _MaskGrad(torch.autograd.Function):
     """grad * scale where the mask keeps, 0 elsewhere: linear and its own adjoint."""
 
     @staticmethod
-    def forward(ctx, grad, mask):
+    def forward(ctx: Any, grad: torch.Tensor, mask: fastdrop.Mask) -> torch.Tensor:
         ctx.mask = mask
         return _apply_mask(grad, mask)
 
     @staticmethod
-    def backward(ctx, grad):
-        return _MaskGrad.apply(grad, ctx.mask), None
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return _MaskGrad.apply(grad, ctx.mask), None  # type: ignore[no-untyped-call]
 
 
 class _KernelDropout(torch.autograd.Function):
     """Dropout (or alpha dropout) of a CPU float tensor in fastdrop's kernels, 1-bit mask kept."""
 
     @staticmethod
-    def forward(ctx, input, rate, seed, stream, noise_shape, alpha, inplace):
+    def forward(ctx: Any, input: torch.Tensor, rate: float, seed: int,
+                stream: int, noise_shape: _NoiseShape, alpha: bool, inplace: bool) -> torch.Tensor:
         kernel = fastdrop.alpha_dropout if alpha else fastdrop.dropout
         # Strided in-place targets go through a contiguous result and copy_, which also lets
         # torch reject a target with overlapping elements (an expanded tensor).
@@ -154,24 +168,29 @@ class _KernelDropout(torch.autograd.Function):
         return input
 
     @staticmethod
-    def backward(ctx, grad):
-        return _MaskGrad.apply(grad, ctx.mask), None, None, None, None, None, None
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
+        grad_input = _MaskGrad.apply(grad, ctx.mask)  # type: ignore[no-untyped-call]
+        return grad_input, None, None, None, None, None, None
 
 
 # -- functions ----------------------------------------------------------------------------
 
-def _noise(input, noise_shape, p, training, inplace, seed, stream, alpha, torch_fallback):
+def _noise(input: torch.Tensor, noise_shape: _NoiseShape, p: float, training: bool,
+           inplace: bool, seed: _TorchSeed, stream: int, alpha: bool,
+           torch_fallback: Callable[..., torch.Tensor]) -> torch.Tensor:
     """Training-mode dropout of `input` in the kernels, or in torch where they cannot take it."""
     if not training:
         return input
-    seed = _key(seed)
+    key = _key(seed)
     stream = _check_stream(stream)
     if not _takes(input):
         return torch_fallback(input, p, training, inplace)
-    return _KernelDropout.apply(input, p, seed, stream, noise_shape, alpha, inplace)
+    result: torch.Tensor = _KernelDropout.apply(  # type: ignore[no-untyped-call]
+        input, p, key, stream, noise_shape, alpha, inplace)
+    return result
 
 
-def _channel_noise_shape(input, batched):
+def _channel_noise_shape(input: torch.Tensor, batched: bool) -> tuple[int, ...]:
     """(N, C, 1, ..., 1) for batched input, (C, 1, ..., 1) for unbatched: whole channels."""
     kept = 2 if batched else 1
     if input.dim() < kept:
@@ -180,7 +199,8 @@ def _channel_noise_shape(input, batched):
     return tuple(input.shape[:kept]) + (1,) * (input.dim() - kept)
 
 
-def dropout(input, p=0.5, training=True, inplace=False, *, seed=None, stream=0):
+def dropout(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
+            *, seed: _TorchSeed = None, stream: int = 0) -> torch.Tensor:
     """torch.nn.functional.dropout on fastdrop's kernels: each element dropped with probability p.
 
     Kept elements are scaled by 1/(1-p); not training, `input` itself is returned.  `seed`
@@ -193,7 +213,8 @@ def dropout(input, p=0.5, training=True, inplace=False, *, seed=None, stream=0):
     return _noise(input, None, p, training, inplace, seed, stream, False, F.dropout)
 
 
-def dropout1d(input, p=0.5, training=True, inplace=False, *, seed=None, stream=0):
+def dropout1d(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
+              *, seed: _TorchSeed = None, stream: int = 0) -> torch.Tensor:
     """torch.nn.functional.dropout1d: whole channels of (N, C, L) or (C, L) input dropped."""
     _check_tensor(input)
     p = _check_p(p)
@@ -204,7 +225,8 @@ def dropout1d(input, p=0.5, training=True, inplace=False, *, seed=None, stream=0
     return _noise(input, noise_shape, p, training, inplace, seed, stream, False, F.dropout1d)
 
 
-def dropout2d(input, p=0.5, training=True, inplace=False, *, seed=None, stream=0):
+def dropout2d(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
+              *, seed: _TorchSeed = None, stream: int = 0) -> torch.Tensor:
     """torch.nn.functional.dropout2d: whole channels of (N, C, H, W) input dropped.
 
     As torch does, a 3-D input is taken as (N, C, L), with a warning.
@@ -221,7 +243,8 @@ def dropout2d(input, p=0.5, training=True, inplace=False, *, seed=None, stream=0
     return _noise(input, noise_shape, p, training, inplace, seed, stream, False, F.dropout2d)
 
 
-def dropout3d(input, p=0.5, training=True, inplace=False, *, seed=None, stream=0):
+def dropout3d(input: torch.Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
+              *, seed: _TorchSeed = None, stream: int = 0) -> torch.Tensor:
     """torch.nn.functional.dropout3d: whole channels of (N, C, D, H, W) or (C, D, H, W) input dropped."""
     _check_tensor(input)
     p = _check_p(p)
@@ -232,14 +255,18 @@ def dropout3d(input, p=0.5, training=True, inplace=False, *, seed=None, stream=0
     return _noise(input, noise_shape, p, training, inplace, seed, stream, False, F.dropout3d)
 
 
-def alpha_dropout(input, p=0.5, training=False, inplace=False, *, seed=None, stream=0):
+def alpha_dropout(input: torch.Tensor, p: float = 0.5, training: bool = False,
+                  inplace: bool = False, *, seed: _TorchSeed = None,
+                  stream: int = 0) -> torch.Tensor:
     """torch.nn.functional.alpha_dropout (training defaults to False, as in torch), for SELU nets."""
     _check_tensor(input)
     p = _check_p(p)
     return _noise(input, None, p, training, inplace, seed, stream, True, F.alpha_dropout)
 
 
-def feature_alpha_dropout(input, p=0.5, training=False, inplace=False, *, seed=None, stream=0):
+def feature_alpha_dropout(input: torch.Tensor, p: float = 0.5, training: bool = False,
+                          inplace: bool = False, *, seed: _TorchSeed = None,
+                          stream: int = 0) -> torch.Tensor:
     """torch.nn.functional.feature_alpha_dropout: alpha dropout of whole channels (axis 1)."""
     _check_tensor(input)
     p = _check_p(p)
@@ -250,31 +277,32 @@ def feature_alpha_dropout(input, p=0.5, training=False, inplace=False, *, seed=N
 
 # -- modules ------------------------------------------------------------------------------
 
-class _Seeded:
+class _Seeded(_DropoutNd):
     """The torch module's arguments plus a key and a step counter.
 
     `seed` None draws the key from torch's default generator; the k-th training forward
     (k = `step` before it) uses stream k, as fastdrop's own layers do (DESIGN.md §7.7).
     """
 
-    _function = None  # the module's function, as torch.nn.functional's for the torch module
+    # the module's function, as torch.nn.functional's for the torch module
+    _function: ClassVar[Callable[..., torch.Tensor]]
 
-    def __init__(self, p=0.5, inplace=False, *, seed=None):
+    def __init__(self, p: float = 0.5, inplace: bool = False, *, seed: _TorchSeed = None) -> None:
         super().__init__(_check_p(p), inplace)
         self.seed = _key(seed)
         self.step = 0
 
-    def forward(self, input):
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return self._function(input, self.p, False, self.inplace)
         stream = self.step
         self.step += 1
         return self._function(input, self.p, True, self.inplace, seed=self.seed, stream=stream)
 
-    def get_extra_state(self):
+    def get_extra_state(self) -> dict[str, int]:
         return {"seed": self.seed, "step": self.step}
 
-    def set_extra_state(self, state):
+    def set_extra_state(self, state: Any) -> None:
         if not isinstance(state, dict) or set(state) != {"seed", "step"}:
             raise ValueError(f"{type(self).__name__} state must be a dict with 'seed' and 'step', "
                              f"got {state!r}")
@@ -286,8 +314,10 @@ class _Seeded:
         self.seed = state["seed"]
         self.step = state["step"]
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
-                              unexpected_keys, error_msgs):
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str,
+                              local_metadata: dict[str, Any], strict: bool,
+                              missing_keys: list[str], unexpected_keys: list[str],
+                              error_msgs: list[str]) -> None:
         # A checkpoint of the torch.nn module has no extra state: keep this module's own.
         key = prefix + _EXTRA_STATE_KEY
         if key not in state_dict:
@@ -295,7 +325,7 @@ class _Seeded:
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"{super().extra_repr()}, seed={self.seed}, step={self.step}"
 
 

@@ -16,11 +16,14 @@ CORE = ["__init__", "api", "_general", "_validate", "mask", "config", "reference
 def package_imports(module):
     """{module-level package imports}, [imports inside functions] of fastdrop/<module>.py."""
     tree = ast.parse((PACKAGE / f"{module}.py").read_text())
+    in_functions = {id(node) for function in ast.walk(tree)
+                    if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+                    for node in ast.walk(function)}
     top, nested = set(), []
     for node in ast.walk(tree):
         if not isinstance(node, (ast.Import, ast.ImportFrom)):
             continue
-        if node not in tree.body:
+        if id(node) in in_functions:  # a module-level try/except ImportError is not hidden
             nested.append(ast.unparse(node))
         elif isinstance(node, ast.ImportFrom) and node.level == 1:
             top.update([node.module] if node.module else [a.name for a in node.names])
