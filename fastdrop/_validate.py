@@ -58,7 +58,10 @@ def resolve_keep_prob(rate, keep_prob, *, required=True):
     name, value = ("rate", rate) if rate is not None else ("keep_prob", keep_prob)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond float range
+        raise ValueError(f"{name} must be in [0, 1], got {value!r}") from None
     if not (0.0 <= value <= 1.0):  # also rejects NaN
         raise ValueError(f"{name} must be in [0, 1], got {value!r}")
     return 1.0 - value if name == "rate" else value

@@ -18,7 +18,10 @@ from ._validate import (DEFAULT_RATE, U64, SamplingArgs, broadcasts_to, check_bo
 def _check_real(value, name):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond float range
+        raise ValueError(f"{name} must be a float, got {value!r}") from None
 
 
 def _check_u64_or_none(value, name):

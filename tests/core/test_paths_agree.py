@@ -82,3 +82,17 @@ def test_impossible_mask_size_needs_no_offset_when_noise_is_small():
     m = fastdrop.sample_mask((2**32, 2**32), noise_shape=(1, 1), seed=1)
     assert m.shape == (1, 1) and m == reference.sample_mask((2**32, 2**32), noise_shape=(1, 1),
                                                            seed=1)
+
+
+@pytest.mark.parametrize("lib", BOTH)
+@pytest.mark.parametrize("name", ["rate", "keep_prob"])
+def test_int_beyond_float_range_is_a_value_error(lib, name):
+    with pytest.raises(ValueError, match=name):
+        lib.dropout_backward(np.ones(3), **{name: 10**400}, seed=1)
+    with pytest.raises(ValueError, match=name):
+        lib.gaussian_dropout(np.ones(3), **{name: 10**400}, seed=1)
+
+
+def test_mask_scale_beyond_float_range_is_a_value_error():
+    with pytest.raises(ValueError, match="scale"):
+        fastdrop.Mask(np.zeros(1, np.uint8), (3,), 0.5, 10**400)
