@@ -55,10 +55,6 @@ def const(v):
     return lambda: v
 
 
-def omitted():
-    return st.just(None)
-
-
 RATES = [0.0, 0.25, 0.5, 1.0, 0.999, -0.1, 1.5, float("nan"), True, "0.5", np.float32(0.25), 1,
          10**400]
 KEEPS = [0.75, 0.0, 1.0, 1e-320, 2.0, float("nan"), False, "x", np.float64(0.4)]
