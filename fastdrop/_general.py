@@ -2,8 +2,9 @@
 not take (odd layouts, array-likes, generators, noise shapes, user masks, float16, and
 every invalid argument).
 
-Every argument is checked here (through fastdrop._validate and fastdrop.mask, the checks
-fastdrop.reference makes in the same order) before any C code runs.  Arrays reach the
+Every argument is checked first, by the one checker of each function
+(fastdrop._validate.check_<name>_args or fastdrop.mask.check_<name>_args) that
+fastdrop.reference calls too, before any C code runs.  Arrays reach the
 kernels as 1-D C-contiguous views, and an input or output that is not C-contiguous goes
 through a contiguous copy, so the element order is always the logical C order of the
 random-stream contract.  The threshold, scales and constants come from fastdrop._kernels,
@@ -14,11 +15,11 @@ import math
 import numpy as np
 
 from . import _kernels
-from ._validate import (FLOAT16, SamplingArgs, check_gaussian_backward_args,
-                        check_gaussian_keep_prob, check_input, check_mask_only_args,
-                        check_noise_array, check_noise_shape, check_out, check_shape,
-                        check_training_flag, gaussian_noise_dtype)
-from .mask import Mask, check_regeneration_args, resolve_user_mask
+from ._validate import (FLOAT16, check_gaussian_dropout_args,
+                        check_gaussian_dropout_backward_args, check_sample_mask_args,
+                        gaussian_noise_dtype)
+from .mask import (Mask, check_alpha_dropout_args, check_alpha_dropout_backward_args,
+                   check_apply_mask_args, check_dropout_args, check_dropout_backward_args)
 
 # -- array plumbing -----------------------------------------------------------------------
 
@@ -58,12 +59,12 @@ def _eval_output(x, keep_prob, inverted, out):
     """Test-time output: x (inverted) or x * keep_prob (classical); samples nothing."""
     if not inverted:
         if x.dtype == FLOAT16:  # in float32, rounded once
-            y = np.multiply(x.astype(np.float32), np.float32(keep_prob)).astype(FLOAT16)
+            y = np.asarray(np.multiply(x.astype(np.float32), np.float32(keep_prob)).astype(FLOAT16))
             if out is None:
                 return y
             np.copyto(out, y)
             return out
-        return np.multiply(x, x.dtype.type(keep_prob), out=out)
+        return np.asarray(np.multiply(x, x.dtype.type(keep_prob), out=out))
     if out is None:
         return x
     np.copyto(out, x)
@@ -87,9 +88,7 @@ def _sampled_mask(shape, call, scale):
 
 
 def sample_mask(shape, rate, keep_prob, seed, stream, offset, noise_shape):
-    shape = check_shape(shape)
-    noise = check_noise_shape(noise_shape, shape)
-    call = SamplingArgs(_size_of(noise), rate, keep_prob, seed, stream, offset)
+    noise, call = check_sample_mask_args(shape, rate, keep_prob, seed, stream, offset, noise_shape)
     return _sampled_mask(noise, call, _kernels.dropout_scale(call.keep_prob, True))
 
 
@@ -161,26 +160,22 @@ def _new_bits(size, wanted):
 
 # -- dropout ------------------------------------------------------------------------------
 
-def dropout(x, rate, keep_prob, seed, stream, offset, training, inverted, out, return_mask,
-            noise_shape, mask):
-    x = check_input(x)
-    training = check_training_flag(training, "training")
-    inverted = check_training_flag(inverted, "inverted")
-    return_mask = check_training_flag(return_mask, "return_mask")
-    if mask is not None:
-        check_mask_only_args(seed, stream, offset, noise_shape)
-        user = resolve_user_mask(mask, x.shape, rate, keep_prob, inverted)
-        if out is not None:
-            check_out(out, x.shape, x.dtype)
+def _packed(user, inverted=True):
+    """check_user_mask's pair as a Mask: a Mask as it is, a boolean array packed with its scale."""
+    checked, bool_keep_prob = user
+    if bool_keep_prob is None:
+        return checked
+    return Mask.from_bool(checked, bool_keep_prob, inverted=inverted)
+
+
+def _dropout(x, training, inverted, out, return_mask, user, call, noise):
+    if user is not None:
+        user = _packed(user, inverted)
         if not training:
             y = _eval_output(x, user.keep_prob, inverted, out)
             return (y, None) if return_mask else y
         y = _masked(x, user, out, user.scale)
         return (y, user) if return_mask else y
-    noise = check_noise_shape(noise_shape, x.shape)
-    call = SamplingArgs(_size_of(noise), rate, keep_prob, seed if training else 0, stream, offset)
-    if out is not None:
-        check_out(out, x.shape, x.dtype)
     if not training:
         y = _eval_output(x, call.keep_prob, inverted, out)
         return (y, None) if return_mask else y
@@ -197,37 +192,31 @@ def dropout(x, rate, keep_prob, seed, stream, offset, training, inverted, out, r
                    seed=call.key, stream=call.stream, offset=call.offset)
 
 
+def dropout(x, rate, keep_prob, seed, stream, offset, training, inverted, out, return_mask,
+            noise_shape, mask):
+    x, training, inverted, return_mask, user, call, noise = check_dropout_args(
+        x, rate, keep_prob, seed, stream, offset, training, inverted, out, return_mask,
+        noise_shape, mask)
+    return _dropout(x, training, inverted, out, return_mask, user, call, noise)
+
+
 def apply_mask(x, mask, rate, keep_prob, inverted, out):
-    x = check_input(x)
-    inverted = check_training_flag(inverted, "inverted")
-    user = resolve_user_mask(mask, x.shape, rate, keep_prob, inverted)
-    if out is not None:
-        check_out(out, x.shape, x.dtype)
+    x, inverted, user = check_apply_mask_args(x, mask, rate, keep_prob, inverted, out)
+    user = _packed(user, inverted)
     return _masked(x, user, out, user.scale)
 
 
 def dropout_backward(grad, mask, rate, keep_prob, seed, stream, offset, inverted, out,
                      noise_shape):
-    check_regeneration_args(mask, rate, keep_prob, seed, stream, offset, noise_shape)
-    if mask is not None:
-        return apply_mask(grad, mask, rate, keep_prob, inverted, out)
-    return dropout(grad, rate, keep_prob, seed, stream, offset, True, inverted, out, False,
-                   noise_shape, None)
+    grad, inverted, user, call, noise = check_dropout_backward_args(
+        grad, mask, rate, keep_prob, seed, stream, offset, inverted, out, noise_shape)
+    if user is not None:
+        user = _packed(user, inverted)
+        return _masked(grad, user, out, user.scale)
+    return _dropout(grad, True, inverted, out, False, None, call, noise)
 
 
 # -- alpha dropout ------------------------------------------------------------------------
-
-def _alpha_source(x_shape, rate, keep_prob, seed, stream, offset, noise_shape, mask, training,
-                  function):
-    """Where an alpha-dropout call's mask comes from: (user Mask or None, call, noise shape)."""
-    if mask is not None:
-        check_mask_only_args(seed, stream, offset, noise_shape, function)
-        user = resolve_user_mask(mask, x_shape, rate, keep_prob)
-        return user, None, user.shape
-    noise = check_noise_shape(noise_shape, x_shape)
-    call = SamplingArgs(_size_of(noise), rate, keep_prob, seed if training else 0, stream, offset)
-    return None, call, noise
-
 
 def _alpha_apply(x, out, user, call, noise, mul, add=0.0, fill=0.0, affine=False, return_mask=False):
     """y (and the Mask used, scale = mul) for a user mask or a sampled one."""
@@ -247,13 +236,9 @@ def _alpha_apply(x, out, user, call, noise, mul, add=0.0, fill=0.0, affine=False
 
 def alpha_dropout(x, rate, keep_prob, seed, stream, offset, noise_shape, training, out,
                   return_mask, mask):
-    x = check_input(x)
-    training = check_training_flag(training, "training")
-    return_mask = check_training_flag(return_mask, "return_mask")
-    user, call, noise = _alpha_source(x.shape, rate, keep_prob, seed, stream, offset, noise_shape,
-                                      mask, training, "alpha_dropout")
-    if out is not None:
-        check_out(out, x.shape, x.dtype)
+    x, training, return_mask, user, call, noise = check_alpha_dropout_args(
+        x, rate, keep_prob, seed, stream, offset, noise_shape, training, out, return_mask, mask)
+    user = None if user is None else _packed(user)
     if not training:
         y = _identity(x, out)
         return (y, None) if return_mask else y
@@ -265,13 +250,9 @@ def alpha_dropout(x, rate, keep_prob, seed, stream, offset, noise_shape, trainin
 
 
 def alpha_dropout_backward(grad, mask, rate, keep_prob, seed, stream, offset, noise_shape, out):
-    check_regeneration_args(mask, rate, keep_prob, seed, stream, offset, noise_shape,
-                            "alpha_dropout_backward")
-    grad = check_input(grad, "grad")
-    user, call, noise = _alpha_source(grad.shape, rate, keep_prob, seed, stream, offset,
-                                      noise_shape, mask, True, "alpha_dropout_backward")
-    if out is not None:
-        check_out(out, grad.shape, grad.dtype)
+    grad, user, call, noise = check_alpha_dropout_backward_args(
+        grad, mask, rate, keep_prob, seed, stream, offset, noise_shape, out)
+    user = None if user is None else _packed(user)
     keep = user.keep_prob if user is not None else call.keep_prob
     return _alpha_apply(grad, out, user, call, noise, _kernels.alpha_scale(keep))[0]
 
@@ -288,27 +269,17 @@ def _gaussian(x, out, call):
 def _times_noise(grad, noise, out):
     """grad * eps in the compute precision, rounded once to grad's dtype."""
     if grad.dtype != FLOAT16:
-        return np.multiply(grad, noise, out=out)
-    y = np.multiply(grad.astype(np.float32), noise).astype(FLOAT16)
+        return np.asarray(np.multiply(grad, noise, out=out))  # 0-d in, 0-d array out
+    y = np.asarray(np.multiply(grad.astype(np.float32), noise).astype(FLOAT16))
     if out is None:
         return y
     np.copyto(out, y)
     return out
 
 
-def _gaussian_call(size, rate, keep_prob, seed, stream, offset):
-    call = SamplingArgs(size, rate, keep_prob, seed, stream, offset)
-    check_gaussian_keep_prob(call.keep_prob)
-    return call
-
-
 def gaussian_dropout(x, rate, keep_prob, seed, stream, offset, training, out, return_noise):
-    x = check_input(x)
-    training = check_training_flag(training, "training")
-    return_noise = check_training_flag(return_noise, "return_noise")
-    call = _gaussian_call(x.size, rate, keep_prob, seed if training else 0, stream, offset)
-    if out is not None:
-        check_out(out, x.shape, x.dtype)
+    x, training, return_noise, call = check_gaussian_dropout_args(
+        x, rate, keep_prob, seed, stream, offset, training, out, return_noise)
     if not training:
         y = _identity(x, out)
         return (y, None) if return_noise else y
@@ -320,11 +291,8 @@ def gaussian_dropout(x, rate, keep_prob, seed, stream, offset, training, out, re
 
 
 def gaussian_dropout_backward(grad, noise, rate, keep_prob, seed, stream, offset, out):
-    check_gaussian_backward_args(noise, rate, keep_prob, seed, stream, offset)
-    grad = check_input(grad, "grad")
-    if out is not None:
-        check_out(out, grad.shape, grad.dtype)
+    grad, noise, call = check_gaussian_dropout_backward_args(grad, noise, rate, keep_prob, seed,
+                                                             stream, offset, out)
     if noise is not None:
-        check_noise_array(noise, grad.shape, gaussian_noise_dtype(grad.dtype))
         return _times_noise(grad, noise, out)
-    return _gaussian(grad, out, _gaussian_call(grad.size, rate, keep_prob, seed, stream, offset))
+    return _gaussian(grad, out, call)

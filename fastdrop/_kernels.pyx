@@ -522,7 +522,9 @@ def philox_block(counter, key):
 
 cdef object _ndarray = np.ndarray
 cdef object _multiply = np.multiply
-cdef Py_ssize_t _SIZE_LIMIT = <Py_ssize_t>1 << 62   # larger sizes take the general path
+# Larger sample_mask sizes take the general path, which refuses masks larger than any
+# buffer can be (fastdrop._validate.MAX_BUFFER_BYTES, at least 2**31 bytes) before allocating.
+cdef Py_ssize_t _SIZE_LIMIT = <Py_ssize_t>1 << 34
 
 
 cdef inline bint plain_float_array(object a) noexcept:
@@ -862,11 +864,11 @@ def try_gaussian_dropout_backward(grad, noise, rate, keep_prob, seed, stream, of
                 or cnp.PyArray_TYPE(<cnp.ndarray>noise) != cnp.PyArray_TYPE(<cnp.ndarray>grad)
                 or not cnp.PyArray_SAMESHAPE(<cnp.ndarray>noise, <cnp.ndarray>grad)):
             return NotImplemented
-        if out is None:
-            return _multiply(grad, noise)
-        if output_for(<cnp.ndarray>grad, out) is None:
+        y = output_for(<cnp.ndarray>grad, out)
+        if y is None:
             return NotImplemented
-        return _multiply(grad, noise, out=out)
+        _multiply(grad, noise, out=y)  # into an array, so 0-d in is 0-d out
+        return y
     cdef double kp = plain_keep_prob(rate, keep_prob)
     cdef fd_stream s
     cdef uint64_t first

@@ -1,7 +1,9 @@
 """Argument checks shared by the general path and `fastdrop.reference`.
 
-Both call these same functions in the same order, so a bad argument gets the same
-`TypeError`/`ValueError` from either, before any random word is drawn or any C code runs.
+Each public function has one checker (`check_<name>_args`, here or in `fastdrop.mask`)
+that both call, so a bad argument gets the same `TypeError`/`ValueError` (the same first
+one, where several are bad) from either, before any random word is drawn or any C code
+runs.
 (The compiled fast path takes only calls whose arguments are plainly valid and hands
 every other call to the general path, so it raises nothing of its own.)  Nothing here
 knows `fastdrop.Mask`; the checks that do live next to it in `fastdrop.mask`.  The
@@ -11,10 +13,15 @@ Gaussian sigma) are not computed here: see `fastdrop._kernels`.
 import math
 import numbers
 import secrets
+import sys
 
 import numpy as np
 
 U64 = 1 << 64
+
+#: The largest buffer that could exist: no more bytes than sys.maxsize, nor than a 64-bit
+#: user address space spans (2**56 bytes with 5-level paging; 2**47 with 4 levels).
+MAX_BUFFER_BYTES = min(sys.maxsize, 1 << 56)
 
 #: dtypes the kernels take; float16 is computed in float32.
 FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
@@ -51,7 +58,10 @@ def resolve_keep_prob(rate, keep_prob, *, required=True):
     name, value = ("rate", rate) if rate is not None else ("keep_prob", keep_prob)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond float range
+        raise ValueError(f"{name} must be in [0, 1], got {value!r}") from None
     if not (0.0 <= value <= 1.0):  # also rejects NaN
         raise ValueError(f"{name} must be in [0, 1], got {value!r}")
     return 1.0 - value if name == "rate" else value
@@ -136,6 +146,15 @@ def check_shape(shape):
         if d < 0:
             raise ValueError(f"shape must not contain negative sizes, got {dims}")
     return tuple(int(d) for d in dims)
+
+
+def check_mask_size(shape, name="shape"):
+    """A mask of `shape` (1 bit per element) must fit in a buffer that could exist."""
+    nbytes = (math.prod(shape) + 7) // 8
+    if nbytes > MAX_BUFFER_BYTES:
+        raise ValueError(f"{name} {tuple(shape)} needs a mask of {nbytes} bytes, more than "
+                         f"any buffer can hold ({MAX_BUFFER_BYTES})")
+    return shape
 
 
 def check_input(x, name="x"):
@@ -288,3 +307,42 @@ def check_gaussian_backward_args(noise, rate, keep_prob, seed, stream, offset):
     """The stored noise, or what regenerates it, not both."""
     check_stored_or_regenerated("gaussian_dropout_backward", "noise", noise, rate, keep_prob,
                                 seed, stream, offset)
+
+
+# -- one checker per public function (the ones that take a Mask are in fastdrop.mask) -----
+
+def check_sample_mask_args(shape, rate, keep_prob, seed, stream, offset, noise_shape):
+    """sample_mask: (noise shape, SamplingArgs)."""
+    shape = check_shape(shape)
+    noise = check_mask_size(check_noise_shape(noise_shape, shape))
+    return noise, SamplingArgs(math.prod(noise), rate, keep_prob, seed, stream, offset)
+
+
+def _gaussian_call(size, rate, keep_prob, seed, stream, offset):
+    call = SamplingArgs(size, rate, keep_prob, seed, stream, offset)
+    check_gaussian_keep_prob(call.keep_prob)
+    return call
+
+
+def check_gaussian_dropout_args(x, rate, keep_prob, seed, stream, offset, training, out,
+                                return_noise):
+    """gaussian_dropout: (x, training, return_noise, SamplingArgs); not training, the key is 0."""
+    x = check_input(x)
+    training = check_training_flag(training, "training")
+    return_noise = check_training_flag(return_noise, "return_noise")
+    call = _gaussian_call(x.size, rate, keep_prob, seed if training else 0, stream, offset)
+    if out is not None:
+        check_out(out, x.shape, x.dtype)
+    return x, training, return_noise, call
+
+
+def check_gaussian_dropout_backward_args(grad, noise, rate, keep_prob, seed, stream, offset, out):
+    """gaussian_dropout_backward: (grad, noise, SamplingArgs); exactly one of noise and the
+    SamplingArgs is None."""
+    check_gaussian_backward_args(noise, rate, keep_prob, seed, stream, offset)
+    grad = check_input(grad, "grad")
+    if out is not None:
+        check_out(out, grad.shape, grad.dtype)
+    if noise is not None:
+        return grad, check_noise_array(noise, grad.shape, gaussian_noise_dtype(grad.dtype)), None
+    return grad, None, _gaussian_call(grad.size, rate, keep_prob, seed, stream, offset)

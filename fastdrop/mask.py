@@ -1,13 +1,72 @@
 """`fastdrop.Mask`, a dropout mask stored as 1 bit per element, and the checks of
 arguments that may be a Mask."""
+from __future__ import annotations
+
 import math
 import numbers
+from typing import Any, Iterable, Optional
 
 import numpy as np
 
 from . import _kernels
-from ._validate import (DEFAULT_RATE, broadcasts_to, check_bool_mask,
-                        check_stored_or_regenerated, check_training_flag, resolve_keep_prob)
+from ._validate import (DEFAULT_RATE, U64, SamplingArgs, broadcasts_to, check_bool_mask,
+                        check_input, check_mask_only_args, check_noise_shape, check_out,
+                        check_shape, check_stored_or_regenerated, check_training_flag,
+                        resolve_keep_prob)
+
+
+def _check_real(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond float range
+        raise ValueError(f"{name} must be a float, got {value!r}") from None
+
+
+def _check_u64_or_none(value, name):
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int or None, got {type(value).__name__}")
+    if not 0 <= value < U64:
+        raise ValueError(f"{name} must be in [0, 2**64), got {value}")
+    return int(value)
+
+
+def _check_scale(scale, keep_prob):
+    """The factor a mask of keep_prob can carry: 1/keep_prob (inverted dropout; 0 when
+    keep_prob is 0), 1 (classical dropout) or a (alpha dropout, as alpha_scale)."""
+    scale = _check_real(scale, "scale")
+    if math.isnan(scale):
+        raise ValueError("scale must be a number, got nan")
+    # Finite except where 1/keep_prob itself overflows (keep_prob below ~5.6e-309).
+    allowed = (_kernels.dropout_scale(keep_prob, True), 1.0, _kernels.alpha_scale(keep_prob))
+    if scale not in allowed:
+        raise ValueError(f"scale {scale!r} does not fit keep_prob {keep_prob!r}: it must be "
+                         f"1/keep_prob ({allowed[0]!r}), 1 (classical dropout) or alpha "
+                         f"dropout's a ({allowed[2]!r})")
+    return scale
+
+
+def _check_bits(bits, size):
+    """1-D uint8, exactly ceil(size / 8) bytes, the bits past `size` 0: a read-only copy."""
+    if not isinstance(bits, np.ndarray) or bits.dtype != np.uint8 or bits.ndim != 1:
+        raise TypeError("bits must be a 1-D uint8 numpy array")
+    nbytes = (size + 7) // 8
+    if bits.shape[0] != nbytes:
+        raise ValueError(f"bits must hold {nbytes} bytes for {size} elements (1 bit each), "
+                         f"got {bits.shape[0]}")
+    if size % 8 and int(bits[-1]) >> (size % 8):
+        raise ValueError(f"bits past element {size} (the padding of the last byte) must be 0, "
+                         f"got byte {int(bits[-1]):#04x}")
+    return np.frombuffer(bits.tobytes(), dtype=np.uint8)  # a copy over bytes: never writeable
+
+
+def _restore(bits, shape, keep_prob, scale, seed, stream, offset):
+    """Unpickling: a Mask of the pickled bytes, every field checked again."""
+    return Mask(np.frombuffer(bits, dtype=np.uint8), shape, keep_prob, scale, seed=seed,
+                stream=stream, offset=offset)
 
 
 class Mask:
@@ -19,75 +78,119 @@ class Mask:
     ``size`` in the last byte are 0.
 
     ``scale`` is the float64 factor a kept element is multiplied by (``1/keep_prob`` for
-    inverted dropout, 1 for classical); ``seed``, ``stream`` and ``offset`` say where the
-    mask was sampled from, so the same mask can be regenerated instead of stored.
+    inverted dropout, 1 for classical, alpha dropout's ``a``); ``seed``, ``stream`` and
+    ``offset`` say where the mask was sampled from (all three, or all None), so the same
+    mask can be regenerated instead of stored.
+
+    The constructor checks every field (``TypeError``/``ValueError`` naming it) and copies
+    ``bits``; a Mask is immutable, and stays so through copy, deepcopy and pickle (every
+    protocol; unpickling checks the fields again).  ``==`` compares what a mask does:
+    shape, keep_prob, scale and bits; not where it came from (seed, stream, offset), so
+    a sampled mask equals ``Mask.from_bool`` of its booleans with the same keep_prob.
+    Masks are unhashable.
     """
 
-    __slots__ = ("_bits", "_shape", "_size", "keep_prob", "scale", "seed", "stream", "offset")
+    __slots__ = ("_bits", "_shape", "_size", "_keep_prob", "_scale", "_seed", "_stream",
+                 "_offset")
     __hash__ = None
 
-    def __init__(self, bits, shape, keep_prob, scale, *, seed=None, stream=None, offset=None):
-        shape = tuple(int(d) for d in shape)
+    def __init__(self, bits: np.ndarray, shape: Iterable[int] | int, keep_prob: float,
+                 scale: float, *, seed: Optional[int] = None, stream: Optional[int] = None,
+                 offset: Optional[int] = None) -> None:
+        shape = check_shape(shape)
         size = math.prod(shape)
-        if not isinstance(bits, np.ndarray) or bits.dtype != np.uint8 or bits.ndim != 1:
-            raise TypeError("bits must be a 1-D uint8 numpy array")
-        if bits.shape[0] != (size + 7) // 8:
-            raise ValueError(f"bits must hold ceil({size} / 8) = {(size + 7) // 8} bytes, "
-                             f"got {bits.shape[0]}")
-        bits = np.ascontiguousarray(bits)
-        bits.flags.writeable = False
+        bits = _check_bits(bits, size)
+        keep_prob = resolve_keep_prob(None, keep_prob)
+        scale = _check_scale(scale, keep_prob)
+        seed = _check_u64_or_none(seed, "seed")
+        stream = _check_u64_or_none(stream, "stream")
+        offset = _check_u64_or_none(offset, "offset")
+        if (seed is None) != (stream is None) or (seed is None) != (offset is None):
+            raise ValueError("seed, stream and offset must all be given (where the mask was "
+                             "sampled from) or all be None")
+        if offset is not None and offset + size > U64:
+            raise ValueError(f"offset + size must be at most 2**64, got {offset} + {size}")
+        self._set(bits, shape, size, keep_prob, scale, seed, stream, offset)
+
+    def _set(self, bits, shape, size, keep_prob, scale, seed, stream, offset):
         self._bits = bits
         self._shape = shape
         self._size = size
-        self.keep_prob = float(keep_prob)
-        self.scale = float(scale)
-        self.seed = seed
-        self.stream = stream
-        self.offset = offset
+        self._keep_prob = keep_prob
+        self._scale = scale
+        self._seed = seed
+        self._stream = stream
+        self._offset = offset
 
     @classmethod
     def _from_kernels(cls, bits, shape, size, keep_prob, scale, seed, stream, offset):
         """A Mask of what a fast path just returned: read-only bits, shape a tuple of ints,
         and the rest checked already, so nothing is checked or copied again."""
         mask = cls.__new__(cls)
-        mask._bits = bits
-        mask._shape = shape
-        mask._size = size
-        mask.keep_prob = keep_prob
-        mask.scale = scale
-        mask.seed = seed
-        mask.stream = stream
-        mask.offset = offset
+        mask._set(bits, shape, size, keep_prob, scale, seed, stream, offset)
         return mask
 
+    def __reduce__(self):
+        return _restore, (self._bits.tobytes(), self._shape, self._keep_prob, self._scale,
+                          self._seed, self._stream, self._offset)
+
+    def __copy__(self) -> Mask:
+        return self  # immutable
+
+    def __deepcopy__(self, memo: Any) -> Mask:
+        return self
+
     @property
-    def bits(self):
+    def bits(self) -> np.ndarray:
+        """The packed bits: read-only 1-D uint8, ceil(size / 8) bytes."""
         return self._bits
 
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, ...]:
         return self._shape
 
     @property
-    def size(self):
+    def size(self) -> int:
         return self._size
 
     @property
-    def nbytes(self):
+    def keep_prob(self) -> float:
+        """The probability the mask keeps an element with, in [0, 1]."""
+        return self._keep_prob
+
+    @property
+    def scale(self) -> float:
+        """The float64 factor of kept elements."""
+        return self._scale
+
+    @property
+    def seed(self) -> Optional[int]:
+        return self._seed
+
+    @property
+    def stream(self) -> Optional[int]:
+        return self._stream
+
+    @property
+    def offset(self) -> Optional[int]:
+        return self._offset
+
+    @property
+    def nbytes(self) -> int:
         """Bytes of mask storage (the packed bits)."""
         return self._bits.nbytes
 
-    def to_bool(self):
+    def to_bool(self) -> np.ndarray:
         """The mask as a boolean array of `shape` (True = kept)."""
         flat = np.unpackbits(self._bits, count=self._size, bitorder="little")
         return flat.view(np.bool_).reshape(self._shape)
 
-    def count(self):
+    def count(self) -> int:
         """Number of kept elements."""
         return int(np.count_nonzero(np.unpackbits(self._bits, count=self._size, bitorder="little")))
 
     @classmethod
-    def from_bool(cls, m, keep_prob, *, inverted=True):
+    def from_bool(cls, m: Any, keep_prob: float, *, inverted: bool = True) -> Mask:
         """A Mask of a user's boolean array `m` (True = kept).
 
         ``keep_prob`` is the probability the mask was meant to keep with; the scale is
@@ -107,7 +210,7 @@ class Mask:
         return Mask(bits, keep.shape, self.keep_prob, self.scale,
                     seed=self.seed, stream=self.stream, offset=offset)
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: Any) -> Mask:
         """NumPy indexing of the boolean mask, as a Mask.
 
         Where the selected elements are a contiguous run of C-order indices a .. b-1 (a
@@ -131,7 +234,7 @@ class Mask:
         return self._with_bool(keep, offset)
 
     @classmethod
-    def concatenate(cls, masks, axis=0):
+    def concatenate(cls, masks: Iterable[Mask], axis: int = 0) -> Mask:
         """Join masks along `axis` (as numpy.concatenate).
 
         All must share keep_prob and scale.  Joining along axis 0 masks sampled from one
@@ -172,13 +275,14 @@ class Mask:
                 offset = first.offset
         return first._with_bool(keep, offset)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
+        """Same shape, keep_prob, scale and bits (provenance is not compared)."""
         if not isinstance(other, Mask):
             return NotImplemented
         return (self._shape == other._shape and self.keep_prob == other.keep_prob
                 and self.scale == other.scale and np.array_equal(self._bits, other._bits))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         origin = ""
         if self.seed is not None:
             origin = f", seed={self.seed}, stream={self.stream}, offset={self.offset}"
@@ -222,17 +326,87 @@ def check_user_mask(mask, shape, rate=None, keep_prob=None, name="mask"):
     return keep, resolve_keep_prob(rate, keep_prob)
 
 
-def resolve_user_mask(mask, shape, rate=None, keep_prob=None, inverted=True, name="mask"):
-    """A caller's mask as a Mask: a Mask as it is, a boolean array packed with its scale."""
-    checked, bool_keep_prob = check_user_mask(mask, shape, rate, keep_prob, name)
-    if bool_keep_prob is None:
-        return checked
-    return Mask.from_bool(checked, bool_keep_prob, inverted=inverted)
-
-
 def check_regeneration_args(mask, rate, keep_prob, seed, stream, offset, noise_shape=None,
                             function="dropout_backward"):
     """The stored mask, or what regenerates it, not both; a boolean (user) mask comes with
     rate/keep_prob, which give its scale."""
     check_stored_or_regenerated(function, "mask", mask, rate, keep_prob, seed, stream, offset,
                                 noise_shape, stored_takes_rate=not isinstance(mask, Mask))
+
+
+# -- one checker per public function that takes a mask -------------------------------------
+
+def _mask_or_sampling(shape, rate, keep_prob, seed, stream, offset, noise_shape, mask, training,
+                      function):
+    """Where a forward's mask comes from: (user, SamplingArgs, noise shape).
+
+    user is check_user_mask's (mask, keep_prob) pair where mask= is given, else None (and
+    then the SamplingArgs is set; not training, its key is 0 and nothing is drawn)."""
+    if mask is not None:
+        check_mask_only_args(seed, stream, offset, noise_shape, function)
+        user = check_user_mask(mask, shape, rate, keep_prob)
+        return user, None, user[0].shape
+    noise = check_noise_shape(noise_shape, shape)
+    call = SamplingArgs(math.prod(noise), rate, keep_prob, seed if training else 0, stream,
+                        offset)
+    return None, call, noise
+
+
+def check_dropout_args(x, rate, keep_prob, seed, stream, offset, training, inverted, out,
+                       return_mask, noise_shape, mask, name="x", function="dropout"):
+    """dropout: (x, training, inverted, return_mask, user, SamplingArgs, noise shape)."""
+    x = check_input(x, name)
+    training = check_training_flag(training, "training")
+    inverted = check_training_flag(inverted, "inverted")
+    return_mask = check_training_flag(return_mask, "return_mask")
+    user, call, noise = _mask_or_sampling(x.shape, rate, keep_prob, seed, stream, offset,
+                                          noise_shape, mask, training, function)
+    if out is not None:
+        check_out(out, x.shape, x.dtype)
+    return x, training, inverted, return_mask, user, call, noise
+
+
+def check_apply_mask_args(x, mask, rate, keep_prob, inverted, out, name="x"):
+    """apply_mask (and a backward from a stored mask): (x, inverted, user)."""
+    x = check_input(x, name)
+    inverted = check_training_flag(inverted, "inverted")
+    user = check_user_mask(mask, x.shape, rate, keep_prob)
+    if out is not None:
+        check_out(out, x.shape, x.dtype)
+    return x, inverted, user
+
+
+def check_dropout_backward_args(grad, mask, rate, keep_prob, seed, stream, offset, inverted,
+                                out, noise_shape):
+    """dropout_backward: (grad, inverted, user, SamplingArgs, noise shape); user is None
+    where the mask is regenerated."""
+    check_regeneration_args(mask, rate, keep_prob, seed, stream, offset, noise_shape)
+    if mask is not None:
+        return check_apply_mask_args(grad, mask, rate, keep_prob, inverted, out,
+                                     "grad") + (None, None)
+    x, _, inverted, _, _, call, noise = check_dropout_args(
+        grad, rate, keep_prob, seed, stream, offset, True, inverted, out, False, noise_shape,
+        None, "grad")
+    return x, inverted, None, call, noise
+
+
+def check_alpha_dropout_args(x, rate, keep_prob, seed, stream, offset, noise_shape, training,
+                             out, return_mask, mask):
+    """alpha_dropout: (x, training, return_mask, user, SamplingArgs, noise shape)."""
+    x, training, _, return_mask, user, call, noise = check_dropout_args(
+        x, rate, keep_prob, seed, stream, offset, training, True, out, return_mask, noise_shape,
+        mask, function="alpha_dropout")
+    return x, training, return_mask, user, call, noise
+
+
+def check_alpha_dropout_backward_args(grad, mask, rate, keep_prob, seed, stream, offset,
+                                      noise_shape, out):
+    """alpha_dropout_backward: (grad, user, SamplingArgs, noise shape)."""
+    check_regeneration_args(mask, rate, keep_prob, seed, stream, offset, noise_shape,
+                            "alpha_dropout_backward")
+    grad = check_input(grad, "grad")
+    user, call, noise = _mask_or_sampling(grad.shape, rate, keep_prob, seed, stream, offset,
+                                          noise_shape, mask, True, "alpha_dropout_backward")
+    if out is not None:
+        check_out(out, grad.shape, grad.dtype)
+    return grad, user, call, noise

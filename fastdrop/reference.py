@@ -4,19 +4,20 @@ Read this next to the design contract (DESIGN.md in the source distribution): th
 stream, the mask format, the numerics and the variants.  Nothing here is fast; everything
 here is plain.  The C kernels are tested against these functions bit for bit, and these
 functions are tested against the Philox known-answer vectors (from Random123), so neither
-implementation is its own oracle.  The argument checks are the library's own (so a bad
-call raises the same error here), but every number (random words, keep threshold,
+implementation is its own oracle.  The argument checks are the library's own (each
+function calls the same checker as the library, so a bad call raises the same first error
+here), but every number (random words, keep threshold,
 scales, alpha-dropout constants, Gaussian noise) is derived here from the contract.
 """
 import math
 
 import numpy as np
 
-from ._validate import (DEFAULT_RATE, FLOAT16, FLOAT32, SamplingArgs,
-                        check_gaussian_backward_args, check_gaussian_keep_prob, check_input,
-                        check_mask_only_args, check_noise_array, check_noise_shape, check_out,
-                        check_shape, check_training_flag, compute_dtype, gaussian_noise_dtype)
-from .mask import Mask, check_regeneration_args, check_user_mask
+from ._validate import (DEFAULT_RATE, FLOAT16, FLOAT32, check_gaussian_dropout_args,
+                        check_gaussian_dropout_backward_args, check_sample_mask_args,
+                        compute_dtype, gaussian_noise_dtype)
+from .mask import (Mask, check_alpha_dropout_args, check_alpha_dropout_backward_args,
+                   check_apply_mask_args, check_dropout_args, check_dropout_backward_args)
 
 __all__ = ["philox4x32_10", "random_words", "sample_mask", "dropout", "apply_mask",
            "dropout_backward", "alpha_dropout", "alpha_dropout_backward", "box_muller",
@@ -104,9 +105,9 @@ def _mask_of(call, shape, keep, scale):
                 seed=call.key, stream=call.stream, offset=call.offset)
 
 
-def _user_mask(mask, shape, rate, keep_prob, inverted=True):
-    """The caller's mask= as a Mask; a boolean array is packed here with its scale."""
-    checked, bool_keep_prob = check_user_mask(mask, shape, rate, keep_prob)
+def _user_mask(user, inverted=True):
+    """A checked mask= as a Mask; a boolean array is packed here with its scale."""
+    checked, bool_keep_prob = user
     if bool_keep_prob is None:
         return checked
     return Mask(np.packbits(checked.reshape(-1), bitorder="little"), checked.shape,
@@ -116,10 +117,8 @@ def _user_mask(mask, shape, rate, keep_prob, inverted=True):
 def sample_mask(shape, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset=0,
                 noise_shape=None):
     """Sample a bit-packed Mask from (seed, stream, offset), of `shape` or of its noise shape."""
-    shape = check_shape(shape)
-    noise = check_noise_shape(noise_shape, shape)
+    noise, call = check_sample_mask_args(shape, rate, keep_prob, seed, stream, offset, noise_shape)
     size = math.prod(noise)
-    call = SamplingArgs(size, rate, keep_prob, seed, stream, offset)
     return _mask_of(call, noise, _keep(call, size), dropout_scale(call.keep_prob))
 
 
@@ -143,11 +142,8 @@ def _masked_scale(x, keep, scale, out):
 
 def apply_mask(x, mask, *, rate=None, keep_prob=None, inverted=True, out=None):
     """x * mask.scale where the mask keeps, +0.0 elsewhere (a Mask, or booleans + rate)."""
-    x = check_input(x)
-    inverted = check_training_flag(inverted, "inverted")
-    mask = _user_mask(mask, x.shape, rate, keep_prob, inverted)
-    if out is not None:
-        check_out(out, x.shape, x.dtype)
+    x, inverted, user = check_apply_mask_args(x, mask, rate, keep_prob, inverted, out)
+    mask = _user_mask(user, inverted)
     return _masked_scale(x, mask.to_bool(), mask.scale, out)
 
 
@@ -159,11 +155,11 @@ def _eval(x, keep_prob, inverted, out):
             np.copyto(out, x)
         return y
     if x.dtype == FLOAT16:  # in float32, rounded once
-        y = (x.astype(np.float32) * np.float32(keep_prob)).astype(FLOAT16)
+        y = np.asarray((x.astype(np.float32) * np.float32(keep_prob)).astype(FLOAT16))
         if out is not None:
             np.copyto(out, y)
         return y if out is None else out
-    return np.multiply(x, x.dtype.type(keep_prob), out=out)
+    return np.asarray(np.multiply(x, x.dtype.type(keep_prob), out=out))  # 0-d: an array
 
 
 def dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset=0,
@@ -174,24 +170,21 @@ def dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset
     noise_shape: the mask is sampled over the noise shape, counter index = flat index in
     the noise shape, and broadcast.  mask: the caller's mask instead.
     """
-    x = check_input(x)
-    training = check_training_flag(training, "training")
-    inverted = check_training_flag(inverted, "inverted")
-    if mask is not None:
-        check_mask_only_args(seed, stream, offset, noise_shape)
-        user = _user_mask(mask, x.shape, rate, keep_prob, inverted)
-        if out is not None:
-            check_out(out, x.shape, x.dtype)
+    x, training, inverted, return_mask, user, call, noise = check_dropout_args(
+        x, rate, keep_prob, seed, stream, offset, training, inverted, out, return_mask,
+        noise_shape, mask)
+    return _dropout(x, training, inverted, out, return_mask, user, call, noise)
+
+
+def _dropout(x, training, inverted, out, return_mask, user, call, noise):
+    if user is not None:
+        user = _user_mask(user, inverted)
         if not training:
             y = _eval(x, user.keep_prob, inverted, out)
             return (y, None) if return_mask else y
         y = _masked_scale(x, user.to_bool(), user.scale, out)
         return (y, user) if return_mask else y
-    noise = check_noise_shape(noise_shape, x.shape)
     size = math.prod(noise)
-    call = SamplingArgs(size, rate, keep_prob, seed if training else 0, stream, offset)
-    if out is not None:
-        check_out(out, x.shape, x.dtype)
     if not training:
         y = _eval(x, call.keep_prob, inverted, out)
         return (y, None) if return_mask else y
@@ -204,11 +197,12 @@ def dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset
 def dropout_backward(grad, mask=None, *, rate=None, keep_prob=None, seed=None, stream=0,
                      offset=0, inverted=True, out=None, noise_shape=None):
     """grad * scale where kept, else 0: from a stored Mask, or by regenerating it."""
-    check_regeneration_args(mask, rate, keep_prob, seed, stream, offset, noise_shape)
-    if mask is not None:
-        return apply_mask(grad, mask, rate=rate, keep_prob=keep_prob, inverted=inverted, out=out)
-    return dropout(grad, rate, keep_prob=keep_prob, seed=seed, stream=stream, offset=offset,
-                   inverted=inverted, out=out, noise_shape=noise_shape)
+    grad, inverted, user, call, noise = check_dropout_backward_args(
+        grad, mask, rate, keep_prob, seed, stream, offset, inverted, out, noise_shape)
+    if user is not None:
+        mask = _user_mask(user, inverted)
+        return _masked_scale(grad, mask.to_bool(), mask.scale, out)
+    return _dropout(grad, True, inverted, out, False, None, call, noise)
 
 
 # -- alpha dropout ------------------------------------------------------------------------
@@ -234,16 +228,12 @@ def alpha_constants(keep_prob):
     return a, alpha_a * p, alpha_a * p - alpha_a
 
 
-def _alpha_keep(shape, rate, keep_prob, seed, stream, offset, noise_shape, mask, training,
-                function):
+def _alpha_keep(user, call, noise, training):
     """(keep booleans of the noise shape or None, keep_prob, the Mask to report or None)."""
-    if mask is not None:
-        check_mask_only_args(seed, stream, offset, noise_shape, function)
-        user = _user_mask(mask, shape, rate, keep_prob)
+    if user is not None:
+        user = _user_mask(user)
         return user.to_bool(), user.keep_prob, user
-    noise = check_noise_shape(noise_shape, shape)
     size = math.prod(noise)
-    call = SamplingArgs(size, rate, keep_prob, seed if training else 0, stream, offset)
     if not training:
         return None, call.keep_prob, None
     keep = _keep(call, size).reshape(noise)
@@ -253,13 +243,9 @@ def _alpha_keep(shape, rate, keep_prob, seed, stream, offset, noise_shape, mask,
 def alpha_dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset=0,
                   noise_shape=None, training=True, out=None, return_mask=False, mask=None):
     """Kept -> a*x + b, dropped -> a*alpha' + b, in x's dtype (identity when not training)."""
-    x = check_input(x)
-    training = check_training_flag(training, "training")
-    return_mask = check_training_flag(return_mask, "return_mask")
-    keep, q, used = _alpha_keep(x.shape, rate, keep_prob, seed, stream, offset, noise_shape, mask,
-                                training, "alpha_dropout")
-    if out is not None:
-        check_out(out, x.shape, x.dtype)
+    x, training, return_mask, user, call, noise = check_alpha_dropout_args(
+        x, rate, keep_prob, seed, stream, offset, noise_shape, training, out, return_mask, mask)
+    keep, q, used = _alpha_keep(user, call, noise, training)
     if not training:
         y = _eval(x, q, True, out)
         return (y, None) if return_mask else y
@@ -283,13 +269,9 @@ def alpha_dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, 
 def alpha_dropout_backward(grad, mask=None, *, rate=None, keep_prob=None, seed=None, stream=0,
                            offset=0, noise_shape=None, out=None):
     """grad * a where kept, 0 where dropped."""
-    check_regeneration_args(mask, rate, keep_prob, seed, stream, offset, noise_shape,
-                            "alpha_dropout_backward")
-    grad = check_input(grad, "grad")
-    keep, q, _ = _alpha_keep(grad.shape, rate, keep_prob, seed, stream, offset, noise_shape, mask,
-                             True, "alpha_dropout_backward")
-    if out is not None:
-        check_out(out, grad.shape, grad.dtype)
+    grad, user, call, noise = check_alpha_dropout_backward_args(
+        grad, mask, rate, keep_prob, seed, stream, offset, noise_shape, out)
+    keep, q, _ = _alpha_keep(user, call, noise, True)
     return _masked_scale(grad, keep, alpha_constants(q)[0], out)
 
 
@@ -391,13 +373,13 @@ def gaussian_normals(seed, stream, offset, size, dtype=np.float64):
 def gaussian_dropout(x, rate=DEFAULT_RATE, *, keep_prob=None, seed=None, stream=0, offset=0,
                      training=True, out=None, return_noise=False):
     """y = x * eps, eps = 1 + sigma z, sigma = sqrt((1 - q) / q), all in x's precision."""
-    x = check_input(x)
-    training = check_training_flag(training, "training")
-    return_noise = check_training_flag(return_noise, "return_noise")
-    call = SamplingArgs(x.size, rate, keep_prob, seed if training else 0, stream, offset)
-    sigma = gaussian_sigma(check_gaussian_keep_prob(call.keep_prob))
-    if out is not None:
-        check_out(out, x.shape, x.dtype)
+    x, training, return_noise, call = check_gaussian_dropout_args(
+        x, rate, keep_prob, seed, stream, offset, training, out, return_noise)
+    return _gaussian_dropout(x, training, out, return_noise, call)
+
+
+def _gaussian_dropout(x, training, out, return_noise, call):
+    sigma = gaussian_sigma(call.keep_prob)
     if not training:
         y = _eval(x, call.keep_prob, True, out)
         return (y, None) if return_noise else y
@@ -424,12 +406,8 @@ def _times_noise(x, noise, out):
 def gaussian_dropout_backward(grad, noise=None, *, rate=None, keep_prob=None, seed=None,
                               stream=0, offset=0, out=None):
     """grad * eps: from the stored noise, or regenerated from seed/stream/offset."""
-    check_gaussian_backward_args(noise, rate, keep_prob, seed, stream, offset)
-    grad = check_input(grad, "grad")
-    if out is not None:
-        check_out(out, grad.shape, grad.dtype)
+    grad, noise, call = check_gaussian_dropout_backward_args(grad, noise, rate, keep_prob, seed,
+                                                             stream, offset, out)
     if noise is not None:
-        check_noise_array(noise, grad.shape, gaussian_noise_dtype(grad.dtype))
         return _times_noise(grad, noise, out)
-    return gaussian_dropout(grad, rate, keep_prob=keep_prob, seed=seed, stream=stream,
-                            offset=offset, out=out)
+    return _gaussian_dropout(grad, True, out, False, call)
