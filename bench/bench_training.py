@@ -20,6 +20,10 @@ Variants (group "training step"):
 - ``torch_plain`` / ``torch_dropout``: the same model and step in PyTorch on the CPU,
   when torch is importable.
 
+Epochs (group "training epoch"): one epoch of `fastdrop.nn.fit` (the trainer: its checks,
+bookkeeping and the last, smaller minibatch included; no shuffling) against the same epoch
+in PyTorch (the same minibatches in the same order), both with dropout, on warm models.
+
 The ratios of medians within one run are printed, with their targets from targets.py, at
 the end of the module's run and by the script.
 """
@@ -37,7 +41,7 @@ import pytest  # noqa: E402  (after the choice of fastdrop)
 import fastdrop  # noqa: E402
 from fastdrop.cli.timing import interleaved_medians  # noqa: E402
 from fastdrop.datasets import load_mnist5k  # noqa: E402
-from fastdrop.nn import SGD, SoftmaxCrossEntropy, build_mlp  # noqa: E402
+from fastdrop.nn import SGD, SoftmaxCrossEntropy, build_mlp, fit  # noqa: E402
 from targets import TRAINING, describe, verdict  # noqa: E402
 
 SIZES = (784, 1024, 1024, 10)
@@ -45,6 +49,7 @@ BATCH = 128
 LR, MOMENTUM = 0.01, 0.9  # small enough that no variant diverges over the benchmark's steps
 SEED = 20240601
 ROUNDS = int(os.environ.get("FASTDROP_BENCH_TRAIN_ROUNDS", "40"))
+EPOCH_ROUNDS = int(os.environ.get("FASTDROP_BENCH_EPOCH_ROUNDS", "5"))
 
 VARIANTS = {
     "plain": {},
@@ -67,6 +72,7 @@ RATIOS = (  # (name, numerator, denominator); the targets are in targets.TRAININ
     ("dropout / torch_dropout", "dropout", "torch_dropout"),
     ("plain / torch_plain", "plain", "torch_plain"),
     ("torch_dropout / torch_plain", "torch_dropout", "torch_plain"),
+    ("epoch: fit dropout / torch_dropout", "epoch_fit_dropout", "epoch_torch_dropout"),
 )
 
 
@@ -93,7 +99,34 @@ def fastdrop_step(variant):
     return step
 
 
-def torch_step(torch, dropout):
+def fit_epoch():
+    """A closure training one more epoch of the dropout model with `fit`, in data order."""
+    model = build_mlp(SIZES, seed=SEED, **VARIANTS["dropout"])
+    optimizer = SGD(lr=LR, momentum=MOMENTUM)
+    X, y = load_mnist5k()[:2]
+
+    def epoch():
+        fit(model, X, y, epochs=1, batch_size=BATCH, optimizer=optimizer, progress=False,
+            shuffle=False)
+
+    return epoch
+
+
+def torch_epoch(torch):
+    """One epoch of the torch dropout model over fit's minibatches, in the same order."""
+    X, y = (torch.from_numpy(array) for array in load_mnist5k()[:2])
+    minibatches = [(X[i:i + BATCH], y[i:i + BATCH]) for i in range(0, X.shape[0], BATCH)]
+    step = torch_step(torch, True, minibatches)
+    count = len(minibatches)
+
+    def epoch():
+        for _ in range(count):
+            step()
+
+    return epoch
+
+
+def torch_step(torch, dropout, data=None):
     nn = torch.nn
     torch.manual_seed(0)
     layers = []
@@ -105,7 +138,8 @@ def torch_step(torch, dropout):
             layers.append(nn.ReLU())
     model = nn.Sequential(*layers).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
-    data = itertools.cycle([(torch.from_numpy(X), torch.from_numpy(y)) for X, y in batches()])
+    data = itertools.cycle(data if data is not None else
+                           [(torch.from_numpy(X), torch.from_numpy(y)) for X, y in batches()])
 
     def step():
         X, y = next(data)
@@ -166,6 +200,23 @@ def test_torch_step(benchmark, dropout):
     _run(benchmark, name, torch_step(torch, dropout), threads=torch.get_num_threads())
 
 
+def _run_epoch(benchmark, name, epoch):
+    benchmark.group = f"training epoch {'-'.join(map(str, SIZES))} batch {BATCH}"
+    benchmark.extra_info.update(variant=name)
+    epoch()  # warm-up: allocations, BLAS threads, optimizer state
+    benchmark.pedantic(epoch, rounds=EPOCH_ROUNDS, iterations=1, warmup_rounds=0)
+    _medians[name] = benchmark.stats.stats.median
+
+
+def test_fit_epoch(benchmark):
+    _run_epoch(benchmark, "epoch_fit_dropout", fit_epoch())
+
+
+def test_torch_epoch(benchmark):
+    torch = pytest.importorskip("torch")
+    _run_epoch(benchmark, "epoch_torch_dropout", torch_epoch(torch))
+
+
 def format_ratios(medians):
     lines = ["training-step ratios (medians):"]
     for label, num, den in RATIOS:
@@ -208,6 +259,11 @@ def main(rounds=ROUNDS, clock=time.perf_counter):
     medians = {}
     for phase in phases:
         medians.update(interleaved_medians(phase, rounds, warmup=3, clock=clock))
+    if torch is not None:
+        # whole epochs, alternating (torch's spinning workers slow the next call of either)
+        medians.update(interleaved_medians(
+            {"epoch_fit_dropout": fit_epoch(), "epoch_torch_dropout": torch_epoch(torch)},
+            EPOCH_ROUNDS, warmup=1, round_seconds=0, clock=clock))
     print(f"one training step, {'-'.join(map(str, SIZES))}, batch {BATCH}, float32, "
           f"SGD momentum; kernels {fastdrop.simd_level()}, {fastdrop.get_num_threads()} thread(s); "
           f"{'CPU' if clock is time.process_time else 'wall'} time, {rounds} rounds")

@@ -63,6 +63,8 @@ cdef extern from "fastdrop.h" nogil:
     void fd_apply_f64(const double *x, double *y, const uint8_t *bits, size_t n, double scale,
                       int nthreads)
     void fd_philox_block(const uint32_t *ctr, const uint32_t *key, uint32_t *out)
+    void fd_times_two_f32(const float *x, float *y, size_t n, int nthreads)
+    void fd_times_two_f64(const double *x, double *y, size_t n, int nthreads)
     ctypedef struct fd_op_f32:
         float mul
         float add
@@ -513,6 +515,23 @@ def philox_block(counter, key):
         k[i] = key[i]
     fd_philox_block(c, k, out)
     return (out[0], out[1], out[2], out[3])
+
+
+def times_two(const floating[::1] x, floating[::1] y, int nthreads):
+    """y = 2x on the kernels' thread pool and chunking: the floor `fastdrop bench`
+    measures the kernels against."""
+    cdef size_t n = x.shape[0]
+    check_same_length(n, y.shape[0])
+    if nthreads < 1:
+        raise ValueError("nthreads must be at least 1")
+    if n == 0:
+        return
+    if floating is float:
+        with nogil:
+            fd_times_two_f32(&x[0], &y[0], n, nthreads)
+    else:
+        with nogil:
+            fd_times_two_f64(&x[0], &y[0], n, nthreads)
 
 
 # -- fast paths ---------------------------------------------------------------------------

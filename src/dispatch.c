@@ -308,6 +308,43 @@ void fd_gauss_f16(const uint16_t *x, uint16_t *y, size_t n, uint64_t offset, con
     RUN(gauss_f16, n, nthreads, .x = x, .y = y, .offset = offset, .s = s, .sigma = sigma);
 }
 
+/* -- the floor ------------------------------------------------------------------------------ */
+
+/* The same plain loop compiled twice: for AVX2 (as wide as the kernels' loads and stores on
+ * that level, so the in-cache floor is not an SSE2 one) and portably.  The floor is the
+ * machine's, so the CPU's level picks it, not the level the kernels are capped at. */
+#define TIMES_TWO(T, NAME, ATTR)                                           \
+    ATTR static void NAME(const void *ctx, size_t start, size_t len)        \
+    {                                                                      \
+        const fd_args *a = (const fd_args *)ctx;                           \
+        const T *restrict x = (const T *)a->x + start;                     \
+        T *restrict y = (T *)a->y + start;                                 \
+        for (size_t i = 0; i < len; i++)                                   \
+            y[i] = x[i] * (T)2;                                            \
+    }
+
+TIMES_TWO(float, chunk_times_two_f32, )
+TIMES_TWO(double, chunk_times_two_f64, )
+#if defined(FD_X86) && !defined(FD_EMULATED_SIMD)
+TIMES_TWO(float, chunk_times_two_f32_avx2, __attribute__((target("avx2"))))
+TIMES_TWO(double, chunk_times_two_f64_avx2, __attribute__((target("avx2"))))
+#define WIDEST(NAME) (fd_cpu_level() >= FD_AVX2 ? NAME##_avx2 : NAME)
+#else
+#define WIDEST(NAME) NAME
+#endif
+
+void fd_times_two_f32(const float *x, float *y, size_t n, int nthreads)
+{
+    const fd_args args = {.x = x, .y = y};
+    fd_parallel_for(n, nthreads, WIDEST(chunk_times_two_f32), &args);
+}
+
+void fd_times_two_f64(const double *x, double *y, size_t n, int nthreads)
+{
+    const fd_args args = {.x = x, .y = y};
+    fd_parallel_for(n, nthreads, WIDEST(chunk_times_two_f64), &args);
+}
+
 void fd_f32_to_f16_array(const float *x, uint16_t *y, size_t n)
 {
     for (size_t i = 0; i < n; i++)

@@ -84,6 +84,11 @@ void fd_f32_to_f16_array(const float *x, uint16_t *y, size_t n); /* the scalar c
 void fd_f16_to_f32_array(const uint16_t *x, float *y, size_t n);
 void fd_box_muller_pair_f32(uint32_t w0, uint32_t w1, float z[2]);
 
+/* y = 2x streamed on the same thread pool and chunking as the kernels: the memory floor
+ * `fastdrop bench` measures every kernel against (no random words, no mask). */
+void fd_times_two_f32(const float *x, float *y, size_t n, int nthreads);
+void fd_times_two_f64(const double *x, double *y, size_t n, int nthreads);
+
 void fd_philox_block(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 
 #endif

@@ -6,12 +6,15 @@ over rounds and every ratio divides two medians of the same run.  The report has
 
 - throughput per (dtype, size): time per call, Gelem/s, GB/s (bytes read + written: x and
   y, plus the 1-bit-per-element mask where one is written or read) and the time ratio to
-  ``np.multiply(x, 2.0, out=y)`` on the same arrays;
-- the headline ratios at the largest size, one column per thread count;
+  ``np.multiply(x, 2.0, out=y)`` on the same arrays, and to the floor: ``y = 2x`` compiled
+  into the extension and run on fastdrop's own thread pool and chunking at the same thread
+  count (one NumPy thread is not the limit of the machine; this pass is);
+- the headline ratios at the largest size, over np.multiply and over the floor, one column
+  per thread count;
 - small calls: a 1024-element float32 call of every public function over ``np.multiply``
   on the same array (the fixed cost of a call);
 - SIMD levels: forward float32 with mask bits at every level this machine can run, at
-  2^16 (in cache) and 2^24 (streaming) elements by default.
+  2^16 (in cache) and 2^24 (streaming) elements by default, over np.multiply and the floor.
 
 torch and jax are optional peers, imported only when installed and timed on float32;
 matplotlib (``--plot``) is optional too.  Pass/miss verdicts against the project's targets
@@ -30,7 +33,7 @@ import time
 import numpy as np
 
 import fastdrop
-from fastdrop import config
+from fastdrop import _kernels, config
 
 from .timing import interleaved_times
 
@@ -48,6 +51,7 @@ REFERENCE_MAX_SIZE = 1 << 20  # fastdrop.reference takes about a second per call
 SMALL_CALL_SIZE = 1024
 PEERS = ("torch", "jax")
 NOT_FASTDROP = ("np.multiply", "np.copyto", "reference") + PEERS
+FLOOR = "floor"  # y = 2x on fastdrop's threads: timed at every thread count of every group
 #: The public functions of the small-calls group, in the order they are printed.
 SMALL_CALLS = ("dropout", "dropout+bits", "sample_mask", "apply_mask", "backward_mask",
                "backward_regen", "alpha_dropout", "alpha_backward", "gaussian_dropout",
@@ -190,6 +194,8 @@ def kernel_calls(a):
         "np.multiply": ("np.multiply(x, 2.0, out=y)", False,
                         lambda: np.multiply(x, 2.0, out=y)),
         "np.copyto": ("np.copyto(y, x)", False, lambda: np.copyto(y, x)),
+        FLOOR: ("y = 2x in C on fastdrop's thread pool", False,
+                lambda: _kernels.times_two(x, y, config.get_num_threads())),
         "dropout": ("dropout(x, 0.5, seed=s, out=y)", False,
                     lambda: fastdrop.dropout(x, RATE, seed=s, out=y)),
         "dropout+bits": ("dropout(x, 0.5, seed=s, out=y, return_mask=True)", True,
@@ -277,6 +283,7 @@ def plan(options, level, levels, peers):
             g = group("throughput", dtype, size)
             g.add("np.copyto")
             for threads in options.threads:
+                g.add(FLOOR, threads, level)
                 for impl in ("dropout", "dropout+bits", "apply_mask", "backward_regen"):
                     g.add(impl, threads, level)
                 if dtype == options.dtypes[0]:  # the mask does not depend on the dtype
@@ -288,6 +295,7 @@ def plan(options, level, levels, peers):
                     g.add(peer)
     for size in options.level_sizes:
         g = group("throughput", "float32", size)
+        g.add(FLOOR, top, level)
         for simd in levels:
             g.add("dropout+bits", top, simd)
     small = group("small_calls", "float32", SMALL_CALL_SIZE)
@@ -308,7 +316,8 @@ def time_group(group, rounds, peers, default):
             moves_mask = False
         else:
             text, moves_mask, call = kernels[impl]
-        label = impl if threads is None else f"{impl} [{simd}, {threads}t]"
+        label = impl if threads is None else (
+            f"{impl} [{threads}t]" if impl == FLOOR else f"{impl} [{simd}, {threads}t]")
         calls[label] = call
         mask_bytes = (a.size + 7) // 8
         moved = mask_bytes if impl == "sample_mask" else (
@@ -325,11 +334,14 @@ def time_group(group, rounds, peers, default):
 
     times = interleaved_times(calls, rounds, warmup=1, before=before)
     base = statistics.median(times["np.multiply"])
+    floors = {r["threads"]: statistics.median(times[r["label"]])
+              for r in results if r["impl"] == FLOOR}
     for r in results:
         seconds = statistics.median(times[r["label"]])
+        floor = floors.get(r["threads"] or default[0])
         r.update(seconds=seconds, seconds_rounds=times[r["label"]],
                  gelem_per_s=a.size / seconds / 1e9, gb_per_s=r["bytes_per_call"] / seconds / 1e9,
-                 x_multiply=seconds / base)
+                 x_multiply=seconds / base, x_floor=None if floor is None else seconds / floor)
     return {"name": group.name, "kind": group.kind, "dtype": group.dtype, "size": group.size,
             "results": results}
 
@@ -355,17 +367,19 @@ def headline_ratios(groups, meta):
             sizes = [n for n in reversed(meta["sizes"]) if result(num, n) and result(den, n)]
             if sizes:
                 value = result(num, sizes[0])["seconds"] / result(den, sizes[0])["seconds"]
+                x_floor = result(num, sizes[0])["x_floor"] if den == "np.multiply" else None
                 ratios.append({"key": key, "what": what, "dtype": dtype, "size": sizes[0],
-                               "threads": threads, "value": value})
+                               "threads": threads, "value": value, "x_floor": x_floor})
     return ratios
 
 
 def simd_levels(groups, meta):
-    """Forward float32 with bits at each level and level size, as time and x np.multiply."""
+    """Forward float32 with bits at each level and level size, as time, x np.multiply and
+    x the floor."""
     index = _index(groups)
     threads = meta["level_threads"]
     return [{"size": size, "level": level, "threads": threads,
-             "seconds": r["seconds"], "x_multiply": r["x_multiply"]}
+             "seconds": r["seconds"], "x_multiply": r["x_multiply"], "x_floor": r["x_floor"]}
             for size in meta["level_sizes"] for level in meta["cpu_simd_levels"]
             for r in [index["float32", size, "dropout+bits", threads, level]]]
 
@@ -434,22 +448,26 @@ def tables(report):
     out = []
     for g in report["groups"]:
         if g["kind"] == "throughput":
-            out.append((g["name"], ["implementation", "time/call", "Gelem/s", "GB/s", "x mul"],
+            out.append((g["name"], ["implementation", "time/call", "Gelem/s", "GB/s", "x mul",
+                                    "x floor"],
                         [[r["label"], format_seconds(r["seconds"]), f"{r['gelem_per_s']:.3f}",
-                          f"{r['gb_per_s']:.2f}", f"{r['x_multiply']:.2f}"]
-                         for r in g["results"]]))
+                          f"{r['gb_per_s']:.2f}", f"{r['x_multiply']:.2f}",
+                          _format_ratio(r["x_floor"])] for r in g["results"]]))
     by_key = {}
     for entry in report["ratios"]:
         by_key.setdefault(entry["key"], {})[entry["threads"]] = entry
     rows = []
     for per_thread in by_key.values():
         first = next(iter(per_thread.values()))
+        entries = [per_thread.get(t) for t in threads]
         rows.append([first["what"], format_size(first["size"])] + [
             (f"{e['value']:.1f}x" if e["key"].startswith("vs_") else f"{e['value']:.2f}")
-            if e else "" for e in (per_thread.get(t) for t in threads)])
+            if e else "" for e in entries] + [
+            _format_ratio(e["x_floor"]) if e else "" for e in entries])
     out.append(("Ratios of medians (time over np.multiply's, or the peer's time over "
-                "fastdrop.dropout's)", ["what", "n", *(f"{t} thread(s)" for t in threads)],
-                rows))
+                "fastdrop.dropout's; then time over the floor's at the same thread count)",
+                ["what", "n", *(f"{t} thread(s)" for t in threads),
+                 *(f"floor {t}t" for t in threads)], rows))
     small = next(g for g in report["groups"] if g["kind"] == "small_calls")
     out.append((f"Small calls: {SMALL_CALL_SIZE} float32 elements, fastdrop at "
                 f"{meta['level_threads']} thread(s), over np.multiply(x, 2.0, out=y)",
@@ -458,12 +476,17 @@ def tables(report):
                  for r in small["results"]]))
     cells = {(row["size"], row["level"]): row for row in report["simd_levels"]}
     out.append((f"SIMD levels: forward float32 with mask bits, {meta['level_threads']} "
-                f"thread(s): time (x np.multiply)", ["n", *meta["cpu_simd_levels"]],
+                f"thread(s): time (x np.multiply, x floor)", ["n", *meta["cpu_simd_levels"]],
                 [[format_size(size)] + [
                     f"{format_seconds(cells[size, level]['seconds'])} "
-                    f"({cells[size, level]['x_multiply']:.2f})"
+                    f"({cells[size, level]['x_multiply']:.2f}, "
+                    f"{_format_ratio(cells[size, level]['x_floor'])})"
                     for level in meta["cpu_simd_levels"]] for size in meta["level_sizes"]]))
     return out
+
+
+def _format_ratio(value):
+    return "" if value is None else f"{value:.2f}"
 
 
 def _header_lines(meta):

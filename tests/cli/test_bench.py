@@ -61,13 +61,15 @@ def test_run_prints_every_part_of_the_report(tiny_run):
         assert f"\n{title}\n" in text
     lines = text.splitlines()
     header = lines[lines.index("float32, n = 2^8") + 1].split()
-    assert header == ["implementation", "time/call", "Gelem/s", "GB/s", "x", "mul"]
+    assert header == ["implementation", "time/call", "Gelem/s", "GB/s", "x", "mul", "x", "floor"]
     level = fastdrop.simd_level()
     for impl in ("np.multiply", "np.copyto", "reference", f"dropout+bits [{level}, 2t]",
-                 f"apply_mask [{level}, 1t]", f"sample_mask [{level}, 1t]"):
+                 f"apply_mask [{level}, 1t]", f"sample_mask [{level}, 1t]", "floor [1t]",
+                 "floor [2t]"):
         assert any(line.strip().startswith(impl + " ") for line in lines), impl
     ratios = lines.index(next(line for line in lines if line.startswith("Ratios of medians")))
-    assert lines[ratios + 1].split()[-4:] == ["1", "thread(s)", "2", "thread(s)"]
+    assert lines[ratios + 1].split()[-8:] == ["1", "thread(s)", "2", "thread(s)",
+                                             "floor", "1t", "floor", "2t"]
     assert any(line.strip().startswith("x faster than fastdrop.reference") for line in lines)
     assert not any("torch" in line for line in lines)  # --no-peers
     assert "Small calls: 1024 float32 elements" in text
@@ -96,6 +98,10 @@ def test_json_holds_every_timing_and_ratio(tiny_run):
     for group in report["groups"]:
         assert group["results"][0]["impl"] == "np.multiply"
         assert group["results"][0]["x_multiply"] == 1.0
+        floors = {r["threads"]: r for r in group["results"] if r["impl"] == "floor"}
+        if group["kind"] == "throughput":
+            assert set(floors) <= {1, 2} and 2 in floors
+            assert all(r["x_floor"] == 1.0 for r in floors.values())
         for r in group["results"]:
             assert len(r["seconds_rounds"]) == 1
             assert math.isfinite(r["seconds"]) and r["seconds"] > 0
@@ -108,6 +114,8 @@ def test_json_holds_every_timing_and_ratio(tiny_run):
         "forward_f32_bits", "forward_f64_bits", "apply_mask", "backward_regen",
         "vs_reference")}
     assert all(e["size"] == 256 and e["value"] > 0 for e in report["ratios"])
+    assert all(e["x_floor"] > 0 for e in report["ratios"] if not e["key"].startswith("vs_"))
+    assert all(row["x_floor"] > 0 for row in report["simd_levels"])
     assert [(row["size"], row["level"], row["threads"]) for row in report["simd_levels"]] == [
         (128, level, 2) for level in LEVELS]
 
@@ -254,6 +262,7 @@ def test_targets_judge_a_saved_report(tiny_run):
     lines = done.stdout.splitlines()
     assert lines[0] == "Targets:"
     judged = [line for line in lines[1:-1] if line.split()[0] in ("pass", "miss")]
-    # every headline ratio at both thread counts, and every small call
-    assert len(judged) == 2 * 5 + len(SMALL_CALLS)
+    # every headline ratio at both thread counts, over np.multiply (5) and over the floor
+    # (forward f32 with bits, apply_mask), and every small call
+    assert len(judged) == 2 * 5 + 2 * 2 + len(SMALL_CALLS)
     assert lines[-1] == "every measured target passes" or lines[-1].endswith(" target(s) missed")
