@@ -59,7 +59,7 @@ class Spread:
     n: int
 
     def format(self, fmt):
-        return f"{fmt.format(self.mean)} ± {fmt.format(self.sd)}"
+        return f"{fmt.format(self.mean)} ± {fmt.replace('+', '').format(self.sd)}"  # no sign on a sd
 
     def as_dict(self):
         return {"mean": self.mean, "sd": self.sd, "n": self.n}
