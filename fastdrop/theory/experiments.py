@@ -1092,7 +1092,7 @@ EXPERIMENTS = {
         dict(rates=(0.0, 0.2, 0.5, 0.8), hidden=(256, 256), n_train=1000, max_steps=1500,
              patience=300),
         dict(rates=(0.0, 0.2, 0.4, 0.5, 0.6, 0.8), hidden=(512, 512), max_steps=3000,
-             patience=600, input_rate=0.2),
+             patience=600),
         "train/test error vs the hidden dropout rate (Srivastava et al. 2014, Fig. 9)"),
     "datasize": Experiment(
         experiment_datasize, _plot_datasize, _conclude_datasize,
