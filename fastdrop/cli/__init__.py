@@ -17,6 +17,7 @@ COMMANDS = {
     "demo": ("fastdrop.cli.demo", "train an MLP on the bundled MNIST subset with and without dropout"),
     "ensemble": ("fastdrop.cli.ensemble", "compare weight scaling, NWGM, arithmetic mean and MC"),
     "experiment": ("fastdrop.cli.experiment", "run one of the theory experiments (nwgm, bagging, ...)"),
+    "report": ("fastdrop.cli.report", "run every theory experiment and write one HTML page of claims and verdicts"),
     "bench": ("fastdrop.cli.bench", "measure throughput and ratios against np.multiply and peers"),
 }
 

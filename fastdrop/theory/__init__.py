@@ -11,9 +11,10 @@ from .ensemble import (MAX_ENUMERATED_UNITS, Comparison, MCResult, PairStats, ar
                        compare, deterministic_predictions, dropout_layer_indices,
                        enumerate_masks, exact_means, geometric_mean, marginalized_linear_loss,
                        mc_predict, nwgm, subnetwork_predictions)
-from .experiments import (EXPERIMENTS, ExperimentResult, Table, experiment_bagging,
-                          experiment_coadaptation, experiment_datasize, experiment_mc,
-                          experiment_nwgm, experiment_rate, plot_result, run_experiment)
+from .experiments import (EXPERIMENTS, Experiment, ExperimentResult, Spread, Table, combine,
+                          experiment_bagging, experiment_coadaptation, experiment_datasize,
+                          experiment_mc, experiment_nwgm, experiment_rate, experiment_scaling,
+                          plot_result, run_experiment)
 
 __all__ = [
     # ensemble
@@ -22,7 +23,7 @@ __all__ = [
     "Comparison", "PairStats", "mc_predict", "MCResult", "marginalized_linear_loss",
     "MAX_ENUMERATED_UNITS",
     # experiments
-    "EXPERIMENTS", "run_experiment", "plot_result", "ExperimentResult", "Table",
-    "experiment_nwgm", "experiment_bagging", "experiment_coadaptation", "experiment_rate",
+    "EXPERIMENTS", "Experiment", "run_experiment", "plot_result", "combine", "ExperimentResult",
+    "Table", "Spread", "experiment_scaling", "experiment_nwgm", "experiment_bagging", "experiment_coadaptation", "experiment_rate",
     "experiment_datasize", "experiment_mc",
 ]

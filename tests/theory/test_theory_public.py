@@ -6,7 +6,8 @@ from fastdrop import theory
 NAMES = ["compare", "mc_predict", "enumerate_masks", "subnetwork_predictions", "nwgm",
          "arithmetic_mean", "geometric_mean", "exact_means", "deterministic_predictions",
          "dropout_layer_indices", "marginalized_linear_loss", "Comparison", "MCResult",
-         "run_experiment", "EXPERIMENTS", "ExperimentResult"]
+         "run_experiment", "EXPERIMENTS", "ExperimentResult", "Spread", "combine",
+         "experiment_scaling"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -18,6 +19,8 @@ def test_name_is_at_the_top_of_fastdrop_theory(name):
 def test_every_exported_name_exists_and_theory_holds_no_argparse():
     for name in theory.__all__:
         assert hasattr(theory, name), name
-    for module in (theory, theory.ensemble, theory.experiments):
+    from fastdrop.theory import report
+
+    for module in (theory, theory.ensemble, theory.experiments, report):
         assert not hasattr(module, "add_arguments") and not hasattr(module, "run")
         assert "argparse" not in vars(module)

@@ -1,0 +1,86 @@
+"""`fastdrop report OUT.html` through `fastdrop.cli.main`, with every experiment made tiny."""
+import dataclasses
+from html.parser import HTMLParser
+
+import pytest
+
+from fastdrop import cli
+from fastdrop.theory import experiments, report
+
+TRAINED = dict(hidden=(8,), max_steps=20, patience=10)
+TINY = {
+    "scaling": dict(units=4, width=4, inputs=3, samples=200),
+    "nwgm": dict(units=4, depths=(0, 1), activations=("linear", "tanh"), inputs=5, scales=(1.0, 2.0),
+                 width=4),
+    "bagging": dict(k=2, n_train=200, **TRAINED),
+    "coadaptation": dict(n_train=200, removals=(0.0, 0.5), repeats=1, **TRAINED),
+    "rate": dict(rates=(0.0, 0.5, 0.8), n_train=200, **TRAINED),
+    "datasize": dict(sizes=(100, 250), **TRAINED),
+    "mc": dict(n_train=200, ks=(1, 2), repeats=1, **TRAINED),
+}
+
+
+@pytest.fixture
+def tiny_experiments(monkeypatch):
+    for name, config in TINY.items():
+        monkeypatch.setitem(experiments.EXPERIMENTS, name,
+                            dataclasses.replace(experiments.EXPERIMENTS[name], quick=config))
+
+
+class _Sections(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.claims, self.experiments, self.images = {}, [], 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "section" and attrs.get("class") == "claim-section":
+            self.claims[attrs["id"]] = attrs["data-verdict"]
+        elif tag == "section" and attrs.get("class") == "experiment":
+            self.experiments.append(attrs["id"])
+        elif tag == "img":
+            assert attrs["src"].startswith("data:image/png;base64,")
+            self.images += 1
+
+
+def test_report_cli_writes_one_page(tiny_experiments, tmp_path, capsys):
+    path = tmp_path / "report.html"
+    assert cli.main(["report", str(path), "--quick", "--no-progress", "--seeds", "2"]) == 0
+    out = capsys.readouterr().out
+    for claim in report.CLAIMS:
+        assert claim.key in out
+    assert f"report written to {path}" in out
+    text = path.read_text(encoding="utf-8")
+    page = _Sections()
+    page.feed(text)
+    assert list(page.claims) == [c.key for c in report.CLAIMS]
+    assert set(page.claims.values()) <= {"held", "held in part", "did not hold"}
+    assert page.experiments == [f"experiment-{name}" for name in experiments.EXPERIMENTS]
+    assert "quick configuration, seeds [0, 1]" in text and " ± " in text
+    if experiments.matplotlib_available():
+        assert page.images == sum(len(c.experiments) for c in report.CLAIMS)
+    assert "https://" not in text and "http://" not in text
+
+
+def test_report_without_matplotlib_still_writes_the_page(tiny_experiments, tmp_path, monkeypatch):
+    monkeypatch.setattr(experiments, "matplotlib_available", lambda: False)
+    path = tmp_path / "report.html"
+    assert cli.main(["report", str(path), "--quick", "--no-progress"]) == 0
+    text = path.read_text(encoding="utf-8")
+    assert "<img" not in text and "matplotlib is not installed" in text
+
+
+def test_report_cli_rejects_bad_seeds(capsys, tmp_path):
+    assert cli.main(["report", str(tmp_path / "r.html"), "--seeds", "0"]) == 2
+    assert "--seeds must be >= 1" in capsys.readouterr().err
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_a_claim_that_fails_is_reported_as_such():
+    claim = report.CLAIMS[0]
+    result = experiments.ExperimentResult("scaling", {}, conclusions={
+        "classical and inverted differ only by 1/p": True,
+        "each training mean matches its own test output": False})
+    assert report.verdict(claim, {"scaling": result})[0] == "held in part"
+    result.conclusions = dict.fromkeys(result.conclusions, False)
+    assert report.verdict(claim, {"scaling": result})[0] == "did not hold"
