@@ -23,7 +23,7 @@ def test_help_lists_every_subcommand_with_its_help(capsys):
         cli.main(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    assert set(cli.COMMANDS) == {"demo", "ensemble", "experiment", "bench"}
+    assert set(cli.COMMANDS) == {"demo", "ensemble", "experiment", "report", "bench"}
     for name, (_, help_text) in cli.COMMANDS.items():
         assert f"  {name}" in out and help_text in out
 
@@ -48,11 +48,9 @@ def test_version(capsys):
     assert capsys.readouterr().out.strip() == f"fastdrop {fastdrop.__version__}"
 
 
-def test_every_subcommand_module_but_bench_has_the_interface():
+def test_every_subcommand_module_has_the_interface():
     for name, (module_name, _) in cli.COMMANDS.items():
         assert module_name == f"fastdrop.cli.{name}"
-        if name == "bench":
-            continue
         module = importlib.import_module(module_name)
         assert callable(module.add_arguments) and callable(module.run)
 
