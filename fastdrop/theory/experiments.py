@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._core import dropout
+from ..api import dropout
 from ..datasets import load_mnist5k
 from ..nn import SGD, Dense, Dropout, ReLU, Sequential, Sigmoid, Tanh, build_mlp, evaluate, fit
 from . import ensemble
