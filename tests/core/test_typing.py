@@ -254,12 +254,13 @@ def test_without_py_typed_mypy_skips_the_package(tmp_path):
     """py.typed is what makes mypy read the package: a copy without it is import-untyped."""
     source = Path(fastdrop.__file__).resolve().parent
     assert (source / "py.typed").is_file() and (source / "_kernels.pyi").is_file()
-    copy = tmp_path / "site" / "fastdrop"
+    # under another name, so an installed fastdrop (with its py.typed) cannot answer instead
+    copy = tmp_path / "site" / "fastdrop_without_marker"
     copy.mkdir(parents=True)
     for file in source.glob("*.py*"):  # .py and .pyi, not py.typed
         if file.name != "py.typed":
             (copy / file.name).write_bytes(file.read_bytes())
-    (tmp_path / "use.py").write_text("import fastdrop\n")
+    (tmp_path / "use.py").write_text("import fastdrop_without_marker\n")
     environment = {k: v for k, v in os.environ.items() if k != "MYPYPATH"}
     environment["PYTHONPATH"] = str(tmp_path / "site")
     result = subprocess.run(
