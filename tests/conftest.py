@@ -1,7 +1,10 @@
 """Shared fixtures: every kernel test runs at every SIMD level this CPU has and at
 several thread counts, and API tests run over both the kernels and the reference."""
 import importlib.machinery
+import os
+import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +29,21 @@ import fastdrop  # noqa: E402  (after the sys.path decision above)
 from fastdrop import config  # noqa: E402
 
 SIMD_LEVELS = config.available_simd_levels()
+#: the folder holding the fastdrop under test (the source root, or site-packages)
+PACKAGE_PARENT = Path(fastdrop.__file__).resolve().parent.parent
+
+
+def run_python(code, *, check=False, timeout=300, **env):
+    """Run `code` in a child interpreter that imports the same fastdrop as this process: it
+    starts in that package's folder, so an unbuilt source tree never shadows it.  Keyword
+    arguments set environment variables; None removes one."""
+    environment = {**os.environ, **env}
+    for name, value in env.items():
+        if value is None:
+            del environment[name]
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, env=environment, cwd=PACKAGE_PARENT, check=check,
+                          timeout=timeout)
 THREAD_COUNTS = (1, 2, 3)
 
 

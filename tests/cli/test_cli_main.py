@@ -1,21 +1,15 @@
 """`fastdrop` itself: the subcommand table, the top-level help, and lazy subcommands."""
 import importlib
-import os
-import subprocess
-import sys
 
 import pytest
 
-import fastdrop
+from conftest import run_python
 from fastdrop import cli
 
 
 
 def _python(code):
-    """Run code in a child interpreter that imports the same fastdrop as this process."""
-    here = os.path.dirname(os.path.dirname(fastdrop.__file__))
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=here, check=True).stdout
+    return run_python(code, check=True).stdout
 
 
 def test_help_lists_every_subcommand_with_its_help(capsys):

@@ -1,20 +1,12 @@
 """SIMD dispatch and threads: what is reported, what can be forced, what is rejected."""
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import fastdrop
+from conftest import run_python
 from fastdrop import config
-
-
-def run_python(code, **env):
-    environment = {**os.environ, **env}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env=environment, cwd=os.path.dirname(os.path.dirname(fastdrop.__file__)))
-    return result
 
 
 def test_default_level_is_the_best_the_cpu_has():

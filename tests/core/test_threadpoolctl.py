@@ -6,30 +6,17 @@ are process-wide, so every test leaves the pool as it found it; the environment-
 cases run in subprocesses.
 """
 import os
-import subprocess
 import sys
-import textwrap
-from pathlib import Path
 
-import numpy as np
 import pytest
 
 import fastdrop
+from conftest import run_python
 from fastdrop import _kernels, config
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
 
-SOURCE_ROOT = Path(fastdrop.__file__).resolve().parent.parent
 HAVE_THREADS = _kernels.have_threads()
-
-
-def run_python(code, **env):
-    environment = {**os.environ, **env}
-    for name, value in env.items():
-        if value is None:
-            del environment[name]
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, env=environment, cwd=SOURCE_ROOT)
 
 
 @pytest.fixture

@@ -2,9 +2,6 @@
 chunking (regular, irregular, one chunk) of 1-d, 2-d and 4-d arrays, with and without a
 noise shape, on the synchronous and threaded schedulers (test_dask_cluster.py runs the
 same cases on a distributed cluster)."""
-import os
-import subprocess
-import sys
 
 import dask
 import dask.array as da
@@ -13,7 +10,7 @@ import pytest
 
 import fastdrop
 import fastdrop.dask as fdd
-from conftest import assert_bit_equal
+from conftest import assert_bit_equal, run_python
 
 SEED, STREAM, OFFSET = 0xC0FFEE_1234, 3, 5
 
@@ -163,7 +160,5 @@ def test_bad_input_is_refused_with_the_in_memory_errors():
 def test_without_dask_the_import_error_names_the_extra():
     code = ("import sys; sys.modules['dask'] = None; sys.modules['dask.array'] = None\n"
             "try:\n    import fastdrop.dask\nexcept ImportError as e:\n    print(e)\n")
-    here = os.path.dirname(os.path.dirname(fastdrop.__file__))  # the fastdrop under test
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=here, timeout=120, check=True).stdout
+    out = run_python(code, check=True, timeout=120).stdout
     assert 'pip install "fastdrop[dask]"' in out

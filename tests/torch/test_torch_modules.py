@@ -1,9 +1,6 @@
 """fastdrop.torch modules: torch's interface, a new stream per step, seed and step in state_dict."""
 import copy
 import io
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,7 +9,7 @@ torch = pytest.importorskip("torch")
 
 import fastdrop  # noqa: E402
 import fastdrop.torch as fdt  # noqa: E402
-from conftest import assert_bit_equal  # noqa: E402
+from conftest import assert_bit_equal, run_python  # noqa: E402
 
 MODULES = [
     (fdt.Dropout, torch.nn.Dropout, (4, 6, 5), None),
@@ -191,7 +188,5 @@ def test_import_without_torch_says_how_to_install():
     code = ("import sys; sys.modules['torch'] = None\n"
             "try:\n    import fastdrop.torch\n"
             "except ImportError as exc:\n    print(exc)\n")
-    root = os.path.dirname(os.path.dirname(fastdrop.__file__))
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True, cwd=root)
+    result = run_python(code, check=True)
     assert 'pip install "fastdrop[torch]"' in result.stdout
