@@ -41,6 +41,8 @@ static inline u32_vec u32_iota(void) { return _mm256_setr_epi32(0, 1, 2, 3, 4, 5
 static inline u32_vec u32_add(u32_vec a, u32_vec b) { return _mm256_add_epi32(a, b); }
 static inline u32_vec u32_sub(u32_vec a, u32_vec b) { return _mm256_sub_epi32(a, b); }
 static inline u32_vec u32_and(u32_vec a, u32_vec b) { return _mm256_and_si256(a, b); }
+static inline u32_vec u32_or(u32_vec a, u32_vec b) { return _mm256_or_si256(a, b); }
+static inline u32_vec u32_andnot(u32_vec a, u32_vec b) { return _mm256_andnot_si256(a, b); }
 static inline u32_vec u32_shl(u32_vec a, int n) { return _mm256_slli_epi32(a, n); }
 static inline u32_vec u32_shr(u32_vec a, int n) { return _mm256_srli_epi32(a, n); }
 static inline u32_vec u32_xor3(u32_vec a, u32_vec b, u32_vec c)
@@ -61,18 +63,6 @@ static inline void u32_mulhilo(u32_vec a, u32_vec m, u32_vec *hi, u32_vec *lo)
     u32_vec odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);
     *lo = _mm256_blend_epi32(even, _mm256_shuffle_epi32(odd, 0xB1), 0xAA);
     *hi = _mm256_blend_epi32(_mm256_shuffle_epi32(even, 0xB1), odd, 0xAA);
-}
-
-/* The four compare masks narrowed to bytes (packs keep 0 / -1) hold, per 128-bit half,
- * word k of block b at byte 4k + b; one pshufb puts byte 4b + k there instead. */
-static inline uint64_t keep_bits(const u32_vec c[4], u32_vec t)
-{
-    const u32_vec order = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
-                                           0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    u32_vec k01 = _mm256_packs_epi32(u32_lt(c[0], t), u32_lt(c[1], t));
-    u32_vec k23 = _mm256_packs_epi32(u32_lt(c[2], t), u32_lt(c[3], t));
-    u32_vec bytes = _mm256_shuffle_epi8(_mm256_packs_epi16(k01, k23), order);
-    return (uint32_t)_mm256_movemask_epi8(bytes);
 }
 
 /* 4 x 8 transpose: u_k holds blocks k and k + 4, one per 128-bit half. */

@@ -5,11 +5,10 @@
  *
  *   u32_vec, u32_lanes       one Philox block per 32-bit lane; philox_ways vectors of
  *                            blocks in flight, 16 % (u32_lanes * philox_ways) == 0
- *   u32_set1 u32_iota u32_add u32_sub u32_and u32_shl u32_shr u32_xor3
+ *   u32_set1 u32_iota u32_add u32_sub u32_and u32_or u32_shl u32_shr u32_xor3
+ *   u32_andnot(a, b)         ~a & b
  *   u32_lt(a, b)             all ones where a < b (unsigned), else 0
  *   u32_mulhilo(a, m, &hi, &lo)   the 64-bit products a * m split into words
- *   keep_bits(c, t)          bit 4b + k set iff c[k] of lane b < t: the 4 x lanes compare
- *                            masks in element order
  *   store_words(c, p)        word 4b + k of p = c[k] of lane b: the 4 x lanes transpose
  *   u32h_vec and u32h_*      unsigned words with as many lanes as f64_vec
  *   f32_vec f32_mask f32_lanes (= u32_lanes), f64_vec f64_mask f64_lanes, and for each:
@@ -33,13 +32,15 @@
 #define FD_V(op) FD_PASTE(FD_ESFX, op)             /* arithmetic wrappers: f32_mul */
 #define FD_W(op) FD_PASTE(FD_WSFX, op)             /* word wrappers: u32h_add */
 
-/* -- keep bits from Philox ----------------------------------------------------------------- */
+/* -- keep bits from Philox: stream v2, bit planes (DESIGN.md §2) --------------------------- */
 
 enum { GEN_PHILOX, GEN_KEEP_ALL, GEN_DROP_ALL };
 
 typedef struct {
     uint32_t rk0[FD_PHILOX_ROUNDS], rk1[FD_PHILOX_ROUNDS]; /* the key of each round */
-    uint32_t c2, c3, threshold;
+    uint32_t k0, k1, c2, c3;
+    uint32_t top, low; /* T = top * 2^24 + low */
+    int planes;        /* planes that can change a decision: 8, or fewer when low == 0 */
     int mode;
 } gen_state;
 
@@ -52,27 +53,43 @@ static inline void gen_init(gen_state *g, const fd_stream *s)
         k0 += FD_PHILOX_W0;
         k1 += FD_PHILOX_W1;
     }
+    g->k0 = s->k0;
+    g->k1 = s->k1;
     g->c2 = s->c2;
     g->c3 = s->c3;
-    g->threshold = (uint32_t)s->threshold;
     g->mode = s->threshold > 0xFFFFFFFFu ? GEN_KEEP_ALL
               : s->threshold == 0        ? GEN_DROP_ALL
                                          : GEN_PHILOX;
+    uint32_t t = (uint32_t)s->threshold;
+    g->top = t >> 24;
+    g->low = t & 0xFFFFFFu;
+    /* With low == 0 a tie is a drop, so a plane below T's lowest set top bit only splits
+     * ties further: planes 0 .. 7 - ctz(top) decide everything. */
+    g->planes = 8;
+    if (g->low == 0 && g->top != 0)
+        for (uint32_t v = g->top; (v & 1) == 0; v >>= 1)
+            g->planes--;
 }
 
-/* Philox on philox_ways * u32_lanes blocks from `block`, one per lane, the ways' rounds
- * interleaved so that independent multiplies hide each other's latency: lane b of way w
- * is block block + w * u32_lanes + b, and its word k ends in c[w][k]. */
-static inline void philox(const gen_state *g, uint64_t block, u32_vec c[philox_ways][4])
+/* Philox on philox_ways * u32_lanes blocks, one per lane: lane b of way w is the block
+ * at counter first + (w * u32_lanes + b) * stride, stride 1 (words in counter order) or
+ * 8 (one plane of consecutive groups).  The ways' rounds are interleaved so that
+ * independent multiplies hide each other's latency; word k of that block ends in c[w][k]. */
+enum { BLOCKS_IN_ORDER = 0, PLANE_OF_GROUPS = 3 }; /* log2 of the stride */
+
+static inline void philox(const gen_state *g, uint64_t first, int stride_log2,
+                          u32_vec c[philox_ways][4])
 {
     const u32_vec m0 = u32_set1(FD_PHILOX_M0), m1 = u32_set1(FD_PHILOX_M1);
+    const u32_vec lane = stride_log2 == PLANE_OF_GROUPS ? u32_shl(u32_iota(), PLANE_OF_GROUPS)
+                                                         : u32_iota();
     u32_vec x[philox_ways][4];
     for (int w = 0; w < philox_ways; w++) {
-        uint64_t first = block + (uint64_t)(w * u32_lanes);
-        const u32_vec first_lo = u32_set1((uint32_t)first);
-        x[w][0] = u32_add(first_lo, u32_iota());
+        uint64_t way_first = first + ((uint64_t)(w * u32_lanes) << stride_log2);
+        const u32_vec first_lo = u32_set1((uint32_t)way_first);
+        x[w][0] = u32_add(first_lo, lane);
         /* a lane whose low word wrapped carries into the high word (u32_lt is -1 there) */
-        x[w][1] = u32_sub(u32_set1((uint32_t)(first >> 32)), u32_lt(x[w][0], first_lo));
+        x[w][1] = u32_sub(u32_set1((uint32_t)(way_first >> 32)), u32_lt(x[w][0], first_lo));
         x[w][2] = u32_set1(g->c2);
         x[w][3] = u32_set1(g->c3);
     }
@@ -93,60 +110,127 @@ static inline void philox(const gen_state *g, uint64_t block, u32_vec c[philox_w
 
 #define FD_STEP (4 * u32_lanes)            /* words of one way */
 #define FD_BATCH (FD_STEP * philox_ways)    /* words per Philox call; divides FD_TILE */
+#define FD_GROUP 128                        /* elements per group: one block per plane */
+#define FD_GEN_GROUPS (u32_lanes * philox_ways) /* groups per generator batch, one a lane */
+#define FD_GEN_WORDS (4 * FD_GEN_GROUPS)    /* 32-bit keep words per generator batch */
 
-/* Keep bits of the 64 words of blocks block .. block+15, in word order. */
-static inline uint64_t gen_group(const gen_state *g, uint64_t block)
-{
-    if (g->mode != GEN_PHILOX)
-        return g->mode == GEN_KEEP_ALL ? ~(uint64_t)0 : 0;
-    const u32_vec threshold = u32_set1(g->threshold);
-    uint64_t keep = 0;
-    for (int h = 0; h < FD_TILE / FD_BATCH; h++) {
-        u32_vec c[philox_ways][4];
-        philox(g, block + (uint64_t)(h * philox_ways * u32_lanes), c);
-        for (int w = 0; w < philox_ways; w++)
-            keep |= keep_bits(c[w], threshold) << (FD_BATCH * h + FD_STEP * w);
-    }
-    return keep;
-}
-
-/* The 64 words of blocks block .. block+15 in word order. */
+/* The words of blocks block .. block + FD_TILE / 4 - 1 in word order. */
 static inline void gen_words(const gen_state *g, uint64_t block, uint32_t w[FD_TILE])
 {
     for (int h = 0; h < FD_TILE / FD_BATCH; h++) {
         u32_vec c[philox_ways][4];
-        philox(g, block + (uint64_t)(h * philox_ways * u32_lanes), c);
+        philox(g, block + (uint64_t)(h * philox_ways * u32_lanes), BLOCKS_IN_ORDER, c);
         for (int v = 0; v < philox_ways; v++)
             store_words(c[v], w + FD_BATCH * h + FD_STEP * v);
     }
 }
 
-/* Element i of a chunk has word j0 + i, which need not be block aligned, so a tile's
- * bits are the top of one group and the bottom of the next. */
-typedef struct {
-    gen_state g;
-    uint64_t block, current;
-    unsigned shift;
-} tile_walk;
-
-static inline void walk_init(tile_walk *w, const fd_stream *s, uint64_t j0)
+/* Keep bit of tied element j (H_j == top): its low 24 bits decide. */
+static inline uint32_t tie_kept(const gen_state *g, uint64_t j)
 {
-    gen_init(&w->g, s);
-    w->block = j0 >> 2;
-    w->shift = (unsigned)(j0 & 3);
-    w->current = gen_group(&w->g, w->block);
+    const uint64_t block = ((uint64_t)1 << 63) | (j >> 2);
+    const uint32_t ctr[4] = {(uint32_t)block, (uint32_t)(block >> 32), g->c2, g->c3};
+    const uint32_t key[2] = {g->k0, g->k1};
+    uint32_t out[4];
+    fd_philox4x32_10(ctr, key, out);
+    return (out[j & 3] >> 8) < g->low;
 }
 
-/* Keep bits of the next tile; need_next says whether a tile follows this one. */
-static inline uint64_t walk_next(tile_walk *w, int need_next)
+/* The keep words of groups first .. first + FD_GEN_GROUPS - 1: bit b of keep[q] is element
+ * 32 q + b of the batch.  Each lane compares one group's 128 top bytes with T's, bit
+ * sliced, most significant plane first: `lt` holds the lanes already below, `eq` those
+ * still equal.  Ties are resolved in the first need_words words only. */
+static void gen_batch(const gen_state *g, uint64_t first, uint32_t keep[FD_GEN_WORDS],
+                      size_t need_words)
 {
-    uint64_t next = 0;
-    w->block += 16;
-    if (w->shift != 0 || need_next)
-        next = gen_group(&w->g, w->block);
-    uint64_t keep = w->shift ? (w->current >> w->shift) | (next << (64 - w->shift)) : w->current;
-    w->current = next;
-    return keep;
+    if (g->mode != GEN_PHILOX) {
+        memset(keep, g->mode == GEN_KEEP_ALL ? 0xFF : 0, FD_GEN_WORDS * sizeof(uint32_t));
+        return;
+    }
+    u32_vec lt[philox_ways][4], eq[philox_ways][4];
+    for (int w = 0; w < philox_ways; w++)
+        for (int k = 0; k < 4; k++) {
+            lt[w][k] = u32_set1(0);
+            eq[w][k] = u32_set1(0xFFFFFFFFu);
+        }
+    for (int i = 0; i < g->planes; i++) {
+        u32_vec p[philox_ways][4];
+        philox(g, (first << 3) | (uint64_t)i, PLANE_OF_GROUPS, p);
+        if ((g->top >> (7 - i)) & 1) {
+            for (int w = 0; w < philox_ways; w++)
+                for (int k = 0; k < 4; k++) {
+                    lt[w][k] = u32_or(lt[w][k], u32_andnot(p[w][k], eq[w][k]));
+                    eq[w][k] = u32_and(eq[w][k], p[w][k]);
+                }
+        } else {
+            for (int w = 0; w < philox_ways; w++)
+                for (int k = 0; k < 4; k++)
+                    eq[w][k] = u32_andnot(p[w][k], eq[w][k]);
+        }
+    }
+    for (int w = 0; w < philox_ways; w++)
+        store_words(lt[w], keep + FD_STEP * w);
+    if (g->low == 0)
+        return;
+    uint32_t tied[FD_GEN_WORDS];
+    for (int w = 0; w < philox_ways; w++)
+        store_words(eq[w], tied + FD_STEP * w);
+    const uint64_t j0 = first * FD_GROUP;
+    for (size_t q = 0; q < need_words; q++)
+        for (uint32_t t = tied[q]; t != 0; t &= t - 1) {
+            unsigned b = 0;
+            while (!((t >> b) & 1))
+                b++;
+            keep[q] |= tie_kept(g, j0 + 32 * q + b) << b;
+        }
+}
+
+/* Element i of a chunk is element j0 + i of the stream, anywhere in a group: the keep
+ * words of whole batches are generated ahead and read 64 bits at a time from any bit. */
+typedef struct {
+    gen_state g;
+    uint64_t group, end_group; /* the next group to generate; one past the chunk's last */
+    size_t pos, filled;        /* bit of the next tile in words; bits generated */
+    uint32_t words[FD_GEN_WORDS + 6];
+} tile_walk;
+
+static inline void walk_refill(tile_walk *w)
+{
+    size_t first = w->pos >> 5, left = (w->filled >> 5) - first; /* left <= 3 words */
+    memmove(w->words, w->words + first, left * sizeof(uint32_t));
+    w->pos &= 31;
+    uint64_t groups = w->end_group - w->group;
+    size_t need = 4 * (size_t)(groups < FD_GEN_GROUPS ? groups : FD_GEN_GROUPS);
+    gen_batch(&w->g, w->group, w->words + left, need);
+    w->group += FD_GEN_GROUPS;
+    w->filled = 32 * (left + need);
+}
+
+/* n >= 1 elements from stream element j0 (j0 + n <= 2^64). */
+static inline void walk_init(tile_walk *w, const fd_stream *s, uint64_t j0, size_t n)
+{
+    gen_init(&w->g, s);
+    memset(w->words, 0, sizeof w->words);
+    w->group = j0 / FD_GROUP;
+    w->end_group = (j0 + (n - 1)) / FD_GROUP + 1;
+    w->pos = 0;
+    w->filled = 0;
+    walk_refill(w);
+    w->pos = (size_t)(j0 % FD_GROUP);
+}
+
+/* Keep bits of the next m <= 64 elements (bits above m are not defined). */
+static inline uint64_t walk_next(tile_walk *w, size_t m)
+{
+    if (w->filled - w->pos < m)
+        walk_refill(w);
+    size_t q = w->pos >> 5;
+    unsigned s = (unsigned)(w->pos & 31);
+    uint64_t v = (uint64_t)w->words[q] | (uint64_t)w->words[q + 1] << 32;
+    if (s != 0)
+        v = (v >> s) | (uint64_t)w->words[q + 2] << (64 - s);
+    w->pos += m;
+    return v;
 }
 
 static inline void store_tile_bits(uint8_t *p, uint64_t keep, size_t m)
@@ -170,11 +254,13 @@ static inline uint64_t load_tile_bits(const uint8_t *p, size_t m)
 
 static void sample(uint8_t *bits, size_t n, uint64_t j0, const fd_stream *st)
 {
+    if (n == 0)
+        return;
     tile_walk w;
-    walk_init(&w, st, j0);
+    walk_init(&w, st, j0, n);
     for (size_t i = 0; i < n; i += FD_TILE) {
         size_t m = n - i < FD_TILE ? n - i : FD_TILE;
-        store_tile_bits(bits + i / 8, walk_next(&w, i + FD_TILE < n), m);
+        store_tile_bits(bits + i / 8, walk_next(&w, m), m);
     }
 }
 
@@ -200,7 +286,7 @@ static inline void eps_block_f32(const gen_state *g, uint64_t block, float sigma
     const f32_vec s = f32_set1(sigma);
     for (int h = 0; h < FD_TILE / FD_BATCH; h++) {
         u32_vec c[philox_ways][4];
-        philox(g, block + (uint64_t)(h * philox_ways * u32_lanes), c);
+        philox(g, block + (uint64_t)(h * philox_ways * u32_lanes), BLOCKS_IN_ORDER, c);
         for (int v = 0; v < philox_ways; v++) {
             u32_vec e[4];
             f32_vec z[4];

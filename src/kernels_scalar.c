@@ -20,6 +20,8 @@ static inline u32_vec u32_iota(void) { return 0; }
 static inline u32_vec u32_add(u32_vec a, u32_vec b) { return a + b; }
 static inline u32_vec u32_sub(u32_vec a, u32_vec b) { return a - b; }
 static inline u32_vec u32_and(u32_vec a, u32_vec b) { return a & b; }
+static inline u32_vec u32_or(u32_vec a, u32_vec b) { return a | b; }
+static inline u32_vec u32_andnot(u32_vec a, u32_vec b) { return ~a & b; }
 static inline u32_vec u32_shl(u32_vec a, int n) { return a << n; }
 static inline u32_vec u32_shr(u32_vec a, int n) { return a >> n; }
 static inline u32_vec u32_xor3(u32_vec a, u32_vec b, u32_vec c) { return a ^ b ^ c; }
@@ -30,12 +32,6 @@ static inline void u32_mulhilo(u32_vec a, u32_vec m, u32_vec *hi, u32_vec *lo)
     uint64_t p = (uint64_t)a * m;
     *hi = (uint32_t)(p >> 32);
     *lo = (uint32_t)p;
-}
-
-static inline uint64_t keep_bits(const u32_vec c[4], u32_vec t)
-{
-    return (uint64_t)(c[0] < t) | (uint64_t)(c[1] < t) << 1 | (uint64_t)(c[2] < t) << 2 |
-           (uint64_t)(c[3] < t) << 3;
 }
 
 static inline void store_words(const u32_vec c[4], void *p) { memcpy(p, c, 4 * sizeof(u32_vec)); }
