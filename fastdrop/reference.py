@@ -24,6 +24,9 @@ __all__ = ["philox4x32_10", "random_words", "top_bytes", "low_bits", "uniform_wo
            "dropout_backward", "alpha_dropout", "alpha_dropout_backward", "box_muller",
            "gaussian_normals", "gaussian_dropout", "gaussian_dropout_backward"]
 
+#: The mask stream transcribed here (DESIGN.md §2.1, bit planes).
+MASK_STREAM_VERSION = 2
+
 # Philox4x32-10 constants (Salmon et al., SC'11).
 PHILOX_M0 = np.uint64(0xD2511F53)
 PHILOX_M1 = np.uint64(0xCD9E8D57)
