@@ -30,7 +30,7 @@
 typedef __m256i u32_vec;
 typedef __m128i u32h_vec;
 typedef __m256 f32_vec;
-typedef __m256 f32_mask;
+typedef __m256 f32_mask; /* selects, blends and zero_unless read the sign bit of a lane */
 typedef __m256d f64_vec;
 typedef __m256d f64_mask;
 enum { u32_lanes = 8, f32_lanes = 8, f64_lanes = 4, philox_ways = 2 };
@@ -96,15 +96,20 @@ static inline f32_vec f32_sqrt(f32_vec a) { return _mm256_sqrt_ps(a); }
 static inline f32_vec f32_neg(f32_vec a) { return _mm256_xor_ps(a, _mm256_set1_ps(-0.0f)); }
 static inline f32_mask f32_gt(f32_vec a, f32_vec b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
 static inline f32_vec f32_select(f32_mask m, f32_vec a, f32_vec b) { return _mm256_blendv_ps(b, a, m); }
-static inline f32_vec f32_zero_unless(f32_mask m, f32_vec a) { return _mm256_and_ps(a, m); }
+static inline f32_vec f32_zero_unless(f32_mask m, f32_vec a)
+{
+    return _mm256_blendv_ps(_mm256_setzero_ps(), a, m);
+}
 static inline u32_vec f32_as_u32(f32_vec a) { return _mm256_castps_si256(a); }
 
-/* All-ones lanes where bit i + lane of `keep` is set. */
+/* Lanes whose sign bit is bit i + lane of `keep` (selects and blends read only the sign):
+ * one variable shift per 8 lanes, the 32-bit half of `keep` broadcast once for 4 vectors. */
 static inline f32_mask f32_keep_lanes(uint64_t keep, size_t i)
 {
-    const u32_vec select = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-    u32_vec byte = _mm256_set1_epi32((int)((keep >> i) & 0xFF));
-    return _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(byte, select), select));
+    const int s = (int)(i & 31);
+    u32_vec half = _mm256_set1_epi32((int)(uint32_t)(keep >> (i & 32)));
+    u32_vec shift = _mm256_setr_epi32(31 - s, 30 - s, 29 - s, 28 - s, 27 - s, 26 - s, 25 - s, 24 - s);
+    return _mm256_castsi256_ps(_mm256_sllv_epi32(half, shift));
 }
 
 /* Both 16-bit halves convert exactly; their sum is the one rounding. */
@@ -155,13 +160,16 @@ static inline f64_vec f64_sqrt(f64_vec a) { return _mm256_sqrt_pd(a); }
 static inline f64_vec f64_neg(f64_vec a) { return _mm256_xor_pd(a, _mm256_set1_pd(-0.0)); }
 static inline f64_mask f64_gt(f64_vec a, f64_vec b) { return _mm256_cmp_pd(a, b, _CMP_GT_OQ); }
 static inline f64_vec f64_select(f64_mask m, f64_vec a, f64_vec b) { return _mm256_blendv_pd(b, a, m); }
-static inline f64_vec f64_zero_unless(f64_mask m, f64_vec a) { return _mm256_and_pd(a, m); }
+static inline f64_vec f64_zero_unless(f64_mask m, f64_vec a)
+{
+    return _mm256_blendv_pd(_mm256_setzero_pd(), a, m);
+}
 
 static inline f64_mask f64_keep_lanes(uint64_t keep, size_t i)
 {
-    const u32_vec select = _mm256_setr_epi64x(1, 2, 4, 8);
-    u32_vec nibble = _mm256_set1_epi64x((long long)((keep >> i) & 0xF));
-    return _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_and_si256(nibble, select), select));
+    const long long s = (long long)i;
+    u32_vec shift = _mm256_setr_epi64x(63 - s, 62 - s, 61 - s, 60 - s);
+    return _mm256_castsi256_pd(_mm256_sllv_epi64(_mm256_set1_epi64x((long long)keep), shift));
 }
 
 static inline f64_vec f64_from_u32(u32h_vec w)

@@ -77,19 +77,11 @@ static inline void gen_init(gen_state *g, const fd_stream *s)
  * independent multiplies hide each other's latency; word k of that block ends in c[w][k]. */
 enum { BLOCKS_IN_ORDER = 0, PLANE_OF_GROUPS = 3 }; /* log2 of the stride */
 
-static inline void philox(const gen_state *g, uint64_t first, int stride_log2,
-                          u32_vec c[philox_ways][4])
+/* The ten rounds on counters x (words 0, 1 set; 2, 3 are the stream), in place. */
+static inline void philox_rounds(const gen_state *g, u32_vec x[philox_ways][4])
 {
     const u32_vec m0 = u32_set1(FD_PHILOX_M0), m1 = u32_set1(FD_PHILOX_M1);
-    const u32_vec lane = stride_log2 == PLANE_OF_GROUPS ? u32_shl(u32_iota(), PLANE_OF_GROUPS)
-                                                         : u32_iota();
-    u32_vec x[philox_ways][4];
     for (int w = 0; w < philox_ways; w++) {
-        uint64_t way_first = first + ((uint64_t)(w * u32_lanes) << stride_log2);
-        const u32_vec first_lo = u32_set1((uint32_t)way_first);
-        x[w][0] = u32_add(first_lo, lane);
-        /* a lane whose low word wrapped carries into the high word (u32_lt is -1 there) */
-        x[w][1] = u32_sub(u32_set1((uint32_t)(way_first >> 32)), u32_lt(x[w][0], first_lo));
         x[w][2] = u32_set1(g->c2);
         x[w][3] = u32_set1(g->c3);
     }
@@ -105,6 +97,36 @@ static inline void philox(const gen_state *g, uint64_t first, int stride_log2,
             x[w][3] = lo0;
         }
     }
+}
+
+static inline void philox(const gen_state *g, uint64_t first, int stride_log2,
+                          u32_vec c[philox_ways][4])
+{
+    const u32_vec lane = stride_log2 == PLANE_OF_GROUPS ? u32_shl(u32_iota(), PLANE_OF_GROUPS)
+                                                         : u32_iota();
+    u32_vec x[philox_ways][4];
+    for (int w = 0; w < philox_ways; w++) {
+        uint64_t way_first = first + ((uint64_t)(w * u32_lanes) << stride_log2);
+        const u32_vec first_lo = u32_set1((uint32_t)way_first);
+        x[w][0] = u32_add(first_lo, lane);
+        /* a lane whose low word wrapped carries into the high word (u32_lt is -1 there) */
+        x[w][1] = u32_sub(u32_set1((uint32_t)(way_first >> 32)), u32_lt(x[w][0], first_lo));
+    }
+    philox_rounds(g, x);
+    memcpy(c, x, sizeof x);
+}
+
+/* Philox on any philox_ways * u32_lanes counters: lane b of way w is the block at
+ * counter lo[w * u32_lanes + b] + 2^32 hi[...]. */
+static inline void philox_at(const gen_state *g, const uint32_t *lo, const uint32_t *hi,
+                             u32_vec c[philox_ways][4])
+{
+    u32_vec x[philox_ways][4];
+    for (int w = 0; w < philox_ways; w++) {
+        memcpy(&x[w][0], lo + w * u32_lanes, sizeof(u32_vec));
+        memcpy(&x[w][1], hi + w * u32_lanes, sizeof(u32_vec));
+    }
+    philox_rounds(g, x);
     memcpy(c, x, sizeof x);
 }
 
@@ -125,15 +147,44 @@ static inline void gen_words(const gen_state *g, uint64_t block, uint32_t w[FD_T
     }
 }
 
-/* Keep bit of tied element j (H_j == top): its low 24 bits decide. */
-static inline uint32_t tie_kept(const gen_state *g, uint64_t j)
+/* Tied elements (H_j == top) are decided by their low 24 bits: gathered from the words
+ * `tied` (bit b of word q: element j0 + 32 q + b), their low-bits blocks are computed a
+ * whole Philox call at a time. */
+static inline void decide_ties(const gen_state *g, uint64_t j0, const uint32_t *where,
+                               const uint32_t *lo, const uint32_t *hi, size_t count,
+                               uint32_t *keep)
 {
-    const uint64_t block = ((uint64_t)1 << 63) | (j >> 2);
-    const uint32_t ctr[4] = {(uint32_t)block, (uint32_t)(block >> 32), g->c2, g->c3};
-    const uint32_t key[2] = {g->k0, g->k1};
-    uint32_t out[4];
-    fd_philox4x32_10(ctr, key, out);
-    return (out[j & 3] >> 8) < g->low;
+    u32_vec c[philox_ways][4];
+    uint32_t out[philox_ways][4][u32_lanes];
+    philox_at(g, lo, hi, c);
+    memcpy(out, c, sizeof out);
+    for (size_t k = 0; k < count; k++) {
+        uint32_t e = where[k], word = out[k / u32_lanes][(j0 + e) & 3][k % u32_lanes];
+        keep[e / 32] |= (uint32_t)((word >> 8) < g->low) << (e % 32);
+    }
+}
+
+static void resolve_ties(const gen_state *g, uint64_t j0, const uint32_t *tied, size_t words,
+                         uint32_t *keep)
+{
+    enum { CALL = u32_lanes * philox_ways };
+    uint32_t where[CALL] = {0}, lo[CALL] = {0}, hi[CALL] = {0};
+    size_t count = 0;
+    for (size_t q = 0; q < words; q++) {
+        for (uint32_t t = tied[q]; t != 0; t &= t - 1) {
+            uint32_t e = (uint32_t)(32 * q + fd_lowest_bit(t));
+            uint64_t block = ((uint64_t)1 << 63) | ((j0 + e) >> 2);
+            where[count] = e;
+            lo[count] = (uint32_t)block;
+            hi[count] = (uint32_t)(block >> 32);
+            if (++count < CALL)
+                continue;
+            decide_ties(g, j0, where, lo, hi, count, keep);
+            count = 0;
+        }
+    }
+    if (count > 0)
+        decide_ties(g, j0, where, lo, hi, count, keep);
 }
 
 /* The keep words of groups first .. first + FD_GEN_GROUPS - 1: bit b of keep[q] is element
@@ -147,27 +198,25 @@ static void gen_batch(const gen_state *g, uint64_t first, uint32_t keep[FD_GEN_W
         memset(keep, g->mode == GEN_KEEP_ALL ? 0xFF : 0, FD_GEN_WORDS * sizeof(uint32_t));
         return;
     }
+    /* All planes first, then the compare: Philox alone holds the registers while it runs. */
+    u32_vec p[8][philox_ways][4];
+    for (int i = 0; i < g->planes; i++)
+        philox(g, (first << 3) | (uint64_t)i, PLANE_OF_GROUPS, p[i]);
     u32_vec lt[philox_ways][4], eq[philox_ways][4];
     for (int w = 0; w < philox_ways; w++)
         for (int k = 0; k < 4; k++) {
-            lt[w][k] = u32_set1(0);
-            eq[w][k] = u32_set1(0xFFFFFFFFu);
-        }
-    for (int i = 0; i < g->planes; i++) {
-        u32_vec p[philox_ways][4];
-        philox(g, (first << 3) | (uint64_t)i, PLANE_OF_GROUPS, p);
-        if ((g->top >> (7 - i)) & 1) {
-            for (int w = 0; w < philox_ways; w++)
-                for (int k = 0; k < 4; k++) {
-                    lt[w][k] = u32_or(lt[w][k], u32_andnot(p[w][k], eq[w][k]));
-                    eq[w][k] = u32_and(eq[w][k], p[w][k]);
+            u32_vec below = u32_set1(0), equal = u32_set1(0xFFFFFFFFu);
+            for (int i = 0; i < g->planes; i++) {
+                if ((g->top >> (7 - i)) & 1) {
+                    below = u32_or(below, u32_andnot(p[i][w][k], equal));
+                    equal = u32_and(equal, p[i][w][k]);
+                } else {
+                    equal = u32_andnot(p[i][w][k], equal);
                 }
-        } else {
-            for (int w = 0; w < philox_ways; w++)
-                for (int k = 0; k < 4; k++)
-                    eq[w][k] = u32_andnot(p[w][k], eq[w][k]);
+            }
+            lt[w][k] = below;
+            eq[w][k] = equal;
         }
-    }
     for (int w = 0; w < philox_ways; w++)
         store_words(lt[w], keep + FD_STEP * w);
     if (g->low == 0)
@@ -175,14 +224,7 @@ static void gen_batch(const gen_state *g, uint64_t first, uint32_t keep[FD_GEN_W
     uint32_t tied[FD_GEN_WORDS];
     for (int w = 0; w < philox_ways; w++)
         store_words(eq[w], tied + FD_STEP * w);
-    const uint64_t j0 = first * FD_GROUP;
-    for (size_t q = 0; q < need_words; q++)
-        for (uint32_t t = tied[q]; t != 0; t &= t - 1) {
-            unsigned b = 0;
-            while (!((t >> b) & 1))
-                b++;
-            keep[q] |= tie_kept(g, j0 + 32 * q + b) << b;
-        }
+    resolve_ties(g, first * FD_GROUP, tied, need_words, keep);
 }
 
 /* Element i of a chunk is element j0 + i of the stream, anywhere in a group: the keep
