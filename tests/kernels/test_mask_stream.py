@@ -32,6 +32,10 @@ def planes_needed(keep_prob):
     return 8 - ((top & -top).bit_length() - 1)
 
 
+def test_kernels_and_reference_draw_the_same_mask_stream():
+    assert fastdrop.MASK_STREAM_VERSION == reference.MASK_STREAM_VERSION == 2
+
+
 @pytest.mark.parametrize("seed,stream,offset,n,keep_prob,hex_bits", KNOWN_MASKS)
 def test_known_masks_of_the_reference(seed, stream, offset, n, keep_prob, hex_bits):
     mask = reference.sample_mask(n, keep_prob=keep_prob, seed=seed, stream=stream, offset=offset)
