@@ -266,7 +266,7 @@ class _BaseDropoutMLP(BaseEstimator):
             self.validation_scores_ = None
             self.best_validation_score_ = None
             self.best_loss_ = np.inf
-        self._best = None
+        self._best = [a.copy() for a in self.coefs_ + self.intercepts_]
 
     def _new_optimizer(self):
         if self.solver == "sgd":
@@ -319,7 +319,6 @@ class _BaseDropoutMLP(BaseEstimator):
                                  "warm-started fit or partial_fit of the same network")
         dtype = self.coefs_[0].dtype
         X = X.astype(dtype, copy=False)
-        Y = Y.astype(dtype, copy=False)
         if sample_weight is not None:
             sample_weight = sample_weight.astype(dtype, copy=False)
         if not incremental or not hasattr(self, "_optimizer"):
@@ -357,6 +356,8 @@ class _BaseDropoutMLP(BaseEstimator):
         else:
             X_train, Y_train, sw_train = X, Y, sample_weight
             X_val = y_val = sw_val = None
+        # targets are split as scikit-learn splits them (booleans for classes), then cast
+        Y_train = Y_train.astype(X.dtype, copy=False)
         n_samples = X_train.shape[0]
         if self.batch_size == "auto":
             batch_size = min(200, n_samples)
@@ -402,7 +403,7 @@ class _BaseDropoutMLP(BaseEstimator):
                                   ConvergenceWarning)
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
-        if early_stopping and self._best is not None:
+        if early_stopping:
             for target, source in zip(self.coefs_ + self.intercepts_, self._best):
                 np.copyto(target, source)
 
