@@ -4,6 +4,7 @@
     python bench/bench_sklearn.py                # both targets: epoch ratios, then test errors
     python bench/bench_sklearn.py --epochs-only  # the epoch ratios alone (a minute)
     python bench/bench_sklearn.py --cpu          # CPU time instead of wall time
+    python bench/bench_sklearn.py --errors-only --jobs 2   # the test errors, 2 fits at a time
 
 Two targets (targets.py, SKLEARN):
 
@@ -84,25 +85,40 @@ def format_ratios(medians):
     return lines
 
 
-def measure_errors(seeds=SEEDS, alphas=ALPHAS, report=print):
-    """Test errors (%) by configuration: {"dropout": [...], "alpha=...": [...]} over seeds."""
-    X, y, X_test, y_test = load_mnist5k()
+def _test_error(name, estimator, data):
+    """(name, seed, test error in %, seconds, epochs) of one fit, on one BLAS thread."""
+    from threadpoolctl import threadpool_limits
+    X, y, X_test, y_test = data
+    with warnings.catch_warnings(), threadpool_limits(1, user_api="blas"):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start = time.perf_counter()
+        estimator.fit(X, y)
+        seconds = time.perf_counter() - start
+        error = 100.0 * (1.0 - estimator.score(X_test, y_test))
+    return name, estimator.random_state, error, seconds, estimator.n_iter_
+
+
+def measure_errors(seeds=SEEDS, alphas=ALPHAS, jobs=1, report=print):
+    """Test errors (%) by configuration: {"dropout": [...], "alpha=...": [...]} over seeds.
+
+    The 3 + 9 fits are independent; ``jobs`` of them run at a time, in loky processes,
+    each on one BLAS thread (the errors do not depend on how many run at once)."""
+    from joblib import Parallel, delayed
+    data = load_mnist5k()
+    runs = []
+    for seed in seeds:
+        runs.append(("dropout", DropoutMLPClassifier(random_state=seed, **DROPOUT_PARAMS,
+                                                     **ERROR_PARAMS)))
+        runs += [(f"alpha={alpha:g}", MLPClassifier(alpha=alpha, random_state=seed,
+                                                    **ERROR_PARAMS)) for alpha in alphas]
     errors = {"dropout": []}
     errors.update({f"alpha={alpha:g}": [] for alpha in alphas})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        for seed in seeds:
-            runs = [("dropout", DropoutMLPClassifier(random_state=seed, **DROPOUT_PARAMS,
-                                                     **ERROR_PARAMS))]
-            runs += [(f"alpha={alpha:g}", MLPClassifier(alpha=alpha, random_state=seed,
-                                                        **ERROR_PARAMS)) for alpha in alphas]
-            for name, estimator in runs:
-                start = time.perf_counter()
-                estimator.fit(X, y)
-                error = 100.0 * (1.0 - estimator.score(X_test, y_test))
-                errors[name].append(error)
-                report(f"  seed {seed} {name:12s} test error {error:5.2f} %  "
-                       f"({time.perf_counter() - start:.0f} s, {estimator.n_iter_} epochs)")
+    results = Parallel(n_jobs=jobs, return_as="generator")(
+        delayed(_test_error)(name, estimator, data) for name, estimator in runs)
+    for name, seed, error, seconds, epochs in results:
+        errors[name].append(error)
+        report(f"  seed {seed} {name:12s} test error {error:5.2f} %  ({seconds:.0f} s, "
+               f"{epochs} epochs)", flush=True)
     return errors
 
 
@@ -167,9 +183,22 @@ def load_average():
 
 def main(argv):
     clock = time.process_time if "--cpu" in argv else time.perf_counter
+    jobs = int(argv[argv.index("--jobs") + 1]) if "--jobs" in argv else 1
     print(f"fastdrop.sklearn vs scikit-learn {sklearn.__version__}; kernels "
           f"{fastdrop.simd_level()}, {fastdrop.get_num_threads()} thread(s); load average "
-          f"{load_average()}")
+          f"{load_average()}", flush=True)
+    if "--errors-only" not in argv:
+        epoch_ratios(clock)
+    if "--epochs-only" in argv:
+        return
+    print("test error on MNIST 5k (4000 / 1000), 784-1024-1024-10, 50 epochs, batch 100:",
+          flush=True)
+    errors = measure_errors(jobs=jobs)
+    print("\n".join(summarize_errors(errors)))
+    print(f"load average at the end: {load_average()}")
+
+
+def epoch_ratios(clock):
     medians = interleaved_medians(epoch_calls(), EPOCH_ROUNDS, warmup=1, round_seconds=0,
                                   clock=clock)
     print(f"one epoch, 784-512-512-10, batch 200, adam, float32, {EPOCH_ROUNDS} rounds, "
@@ -177,13 +206,8 @@ def main(argv):
     for name, median in medians.items():
         print(f"  {name:34s} {median:.3f} s")
     print("\n".join(format_ratios(medians)))
-    print(f"load average after the epochs: {load_average()}")
-    if "--epochs-only" in argv:
-        return
-    print("test error on MNIST 5k (4000 / 1000), 784-1024-1024-10, 50 epochs, batch 100:")
-    errors = measure_errors()
-    print("\n".join(summarize_errors(errors)))
-    print(f"load average at the end: {load_average()}")
+    print(f"load average after the epochs: {load_average()}", flush=True)
+    return medians
 
 
 if __name__ == "__main__":

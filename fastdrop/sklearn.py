@@ -411,7 +411,7 @@ class _BaseDropoutMLP(BaseEstimator):
         """One minibatch: forward with fresh masks, scikit-learn's loss and gradient, a step."""
         network = self._network
         sw_sum = Xb.shape[0] if sw is None else float(sw.sum())
-        if sw_sum <= 0:
+        if sw_sum == 0:
             # a minibatch of zero total weight teaches nothing; it still takes its step of
             # the mask stream, so later minibatches draw the masks they would otherwise
             for layer in self._affine:

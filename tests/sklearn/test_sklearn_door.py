@@ -521,3 +521,15 @@ def test_set_output_pandas_through_a_pipeline():
     assert samples.shape == (2,) + proba.shape
     with pytest.warns(UserWarning, match="feature names"):
         pipe[-1].predict(np.asarray(pipe[0].transform(frame)))
+
+
+def test_a_minibatch_of_zero_weight_changes_nothing_but_takes_its_stream_step():
+    weights = np.r_[np.zeros(10), np.ones(10)]
+    fits = []
+    for first in (X_digits[:10], X_digits[40:50]):  # what the zero-weight minibatch holds
+        est = small(batch_size=10, shuffle=False, alpha=0.1)
+        X = np.concatenate([first, X_digits[10:20]])
+        est.partial_fit(X, y_digits[:20], classes=np.arange(10), sample_weight=weights)
+        fits.append(est)
+        assert [layer.step for layer in est._network.layers if hasattr(layer, "step")] == [2] * 3
+    assert_same_arrays(fits[0].coefs_ + fits[0].intercepts_, fits[1].coefs_ + fits[1].intercepts_)
