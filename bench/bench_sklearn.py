@@ -59,7 +59,8 @@ def epoch_calls():
     """{name: one epoch of partial_fit} for the three estimators, each built and warmed."""
     X, y, _, _ = load_mnist5k()
     estimators = {"MLPClassifier": MLPClassifier(**EPOCH_PARAMS),
-                  "DropoutMLPClassifier dropout=0": DropoutMLPClassifier(dropout=0.0, **EPOCH_PARAMS),
+                  "DropoutMLPClassifier dropout=0": DropoutMLPClassifier(dropout=0.0,
+                                                                         **EPOCH_PARAMS),
                   "DropoutMLPClassifier dropout=0.5": DropoutMLPClassifier(dropout=0.5,
                                                                            **EPOCH_PARAMS)}
     calls = {}
@@ -80,8 +81,8 @@ def format_ratios(medians):
         if num in medians and den in medians:
             ratio = medians[num] / medians[den]
             target = SKLEARN.get(label)
-            lines.append(f"  {label:38s} {ratio:6.3f}  ({medians[num]:.3f} s / {medians[den]:.3f} s)"
-                         f"  {describe(target)} {verdict(ratio, target)}")
+            lines.append(f"  {label:38s} {ratio:6.3f}  ({medians[num]:.3f} s / "
+                         f"{medians[den]:.3f} s)  {describe(target)} {verdict(ratio, target)}")
     return lines
 
 
@@ -130,7 +131,8 @@ def summarize_errors(errors):
     ours, theirs = mean_sd(errors["dropout"]), mean_sd(errors[best])
     margin = theirs[0] - ours[0]
     target = SKLEARN["test error: MLPClassifier best alpha - dropout (points)"]
-    lines = [f"  {name:12s} {mean_sd(v)[0]:5.2f} ± {mean_sd(v)[1]:.2f} %" for name, v in errors.items()]
+    lines = [f"  {name:12s} {mean_sd(v)[0]:5.2f} ± {mean_sd(v)[1]:.2f} %"
+             for name, v in errors.items()]
     lines.append(f"  best MLPClassifier: {best}; dropout {ours[0]:.2f} ± {ours[1]:.2f} % vs "
                  f"{theirs[0]:.2f} ± {theirs[1]:.2f} %: {margin:+.2f} points  "
                  f"{describe(target)} {verdict(margin, target)}")
