@@ -76,6 +76,13 @@ VARIANTS = {
     "gaussian_dropout": ("<=", 2.0),
     "dropout float16": ("<=", 1.0),
 }
+#: bench_sklearn.py: one epoch's time over MLPClassifier's, and the test-error margin (points
+#: of %, MLPClassifier at its best alpha minus the dropout MLP, mean over seeds).
+SKLEARN = {
+    "epoch: dropout 0 / MLPClassifier": ("<=", 0.8),
+    "epoch: dropout 0.5 / MLPClassifier": ("<=", 0.8),
+    "test error: MLPClassifier best alpha - dropout (points)": (">=", 0.3),
+}
 #: bench_mc.py: share of mc_predict-style loop time spent making and applying masks.
 MC_MASK_SHARE = ("<=", 0.05)
 
