@@ -28,19 +28,36 @@ def tiny_experiments(monkeypatch):
 
 
 class _Sections(HTMLParser):
+    """The page's sections; per section its images (src, alt) and its evidence lines."""
+
     def __init__(self):
         super().__init__()
-        self.claims, self.experiments, self.images = {}, [], 0
+        self.claims, self.experiments, self.images = {}, [], {}
+        self.evidence, self._section, self._in_li, self._text = {}, None, False, []
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
-        if tag == "section" and attrs.get("class") == "claim-section":
-            self.claims[attrs["id"]] = attrs["data-verdict"]
-        elif tag == "section" and attrs.get("class") == "experiment":
-            self.experiments.append(attrs["id"])
+        if tag == "section":
+            self._section = attrs["id"]
+            if attrs.get("class") == "claim-section":
+                self.claims[attrs["id"]] = attrs["data-verdict"]
+            elif attrs.get("class") == "experiment":
+                self.experiments.append(attrs["id"])
         elif tag == "img":
-            assert attrs["src"].startswith("data:image/png;base64,")
-            self.images += 1
+            self.images.setdefault(self._section, []).append((attrs["src"], attrs.get("alt", "")))
+        elif tag == "li" and self._section in self.claims:
+            self._in_li, self._text = True, []
+
+    def handle_endtag(self, tag):
+        if tag == "li" and self._in_li:
+            self.evidence.setdefault(self._section, []).append("".join(self._text).strip())
+            self._in_li = False
+        elif tag == "section":
+            self._section = None
+
+    def handle_data(self, data):
+        if self._in_li:
+            self._text.append(data)
 
 
 def test_report_cli_writes_one_page(tiny_experiments, tmp_path, capsys):
@@ -58,7 +75,19 @@ def test_report_cli_writes_one_page(tiny_experiments, tmp_path, capsys):
     assert page.experiments == [f"experiment-{name}" for name in experiments.EXPERIMENTS]
     assert "quick configuration, seeds [0, 1]" in text and " ± " in text
     if experiments.matplotlib_available():
-        assert page.images == sum(len(c.experiments) for c in report.CLAIMS)
+        # the picture of thinned networks, then one figure of its own per claim
+        assert list(page.images) == ["thinned", *page.claims]
+        images = [image for section in page.images.values() for image in section]
+        assert all(len(section) == 1 for section in page.images.values())
+        assert all(src.startswith("data:image/png;base64,") for src, _ in images)
+        assert len({src for src, _ in images}) == len(images)
+        assert len({alt for _, alt in images}) == len(images)
+        assert all(len(alt.split()) >= 12 and "± sd over seeds" in alt for _, alt in images[1:])
+    # every claim shows its own evidence: no line of it appears under two claims
+    lines = [line for section in page.evidence.values() for line in section]
+    assert lines and len(set(lines)) == len(lines)
+    assert set(page.evidence) == set(page.claims)
+    assert all(" ± " in line for line in page.evidence["bagging"][:3])
     assert "https://" not in text and "http://" not in text
 
 
@@ -78,9 +107,18 @@ def test_report_cli_rejects_bad_seeds(capsys, tmp_path):
 
 def test_a_claim_that_fails_is_reported_as_such():
     claim = report.CLAIMS[0]
-    result = experiments.ExperimentResult("scaling", {}, conclusions={
-        "classical and inverted differ only by 1/p": True,
-        "each training mean matches its own test output": False})
-    assert report.verdict(claim, {"scaling": result})[0] == "held in part"
+    result = experiments.run_experiment("scaling", **TINY["scaling"])
+    assert report.verdict(claim, {"scaling": result})[0] == "held"
+    result.conclusions["each training mean matches its own test output"] = False
+    held, checks = report.verdict(claim, {"scaling": result})
+    assert held == "held in part" and [c.passed for c in checks] == [True, False]
     result.conclusions = dict.fromkeys(result.conclusions, False)
     assert report.verdict(claim, {"scaling": result})[0] == "did not hold"
+
+
+def test_a_number_shown_beside_the_checks_does_not_decide_the_verdict():
+    claim = report.Claim("k", "t", "s", (), lambda results: [
+        report.Check("needed", "1", True), report.Check("shown", "2", None)], "mc")
+    assert report.verdict(claim, {})[0] == "held"
+    claim = report.Claim("k", "t", "s", (), lambda results: [report.Check("shown", "2", None)], "mc")
+    assert report.verdict(claim, {})[0] == "did not hold"
