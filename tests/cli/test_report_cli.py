@@ -1,5 +1,9 @@
 """`fastdrop report OUT.html` through `fastdrop.cli.main`, with every experiment made tiny."""
 import dataclasses
+import json
+import os
+import subprocess
+import sys
 from html.parser import HTMLParser
 
 import pytest
@@ -122,3 +126,55 @@ def test_a_number_shown_beside_the_checks_does_not_decide_the_verdict():
     assert report.verdict(claim, {})[0] == "held"
     claim = report.Claim("k", "t", "s", (), lambda results: [report.Check("shown", "2", None)], "mc")
     assert report.verdict(claim, {})[0] == "did not hold"
+
+
+RENDER_TOOL = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "tools", "render_report")
+NO_BROWSER = 3  # the tool's exit status when Chromium cannot be found or started
+
+
+def _render(page, tmp_path):
+    """(exit status, stderr, what the tool found) of tools/render_report on `page`."""
+    png, found = tmp_path / "page.png", tmp_path / "found.json"
+    run = subprocess.run([sys.executable, RENDER_TOOL, str(page), str(png), "--json", str(found)],
+                         capture_output=True, text=True, timeout=240)
+    if run.returncode == NO_BROWSER:
+        pytest.skip(run.stderr.strip())
+    return run.returncode, run.stderr, json.loads(found.read_text()), png
+
+
+def test_the_page_renders_in_chromium_offline_with_a_figure_of_its_own_per_claim(
+        tiny_experiments, tmp_path):
+    pytest.importorskip("matplotlib")
+    page = tmp_path / "report.html"
+    assert cli.main(["report", str(page), "--quick", "--no-progress", "--seeds", "2"]) == 0
+    status, errors, found, png = _render(page, tmp_path)
+    assert status == 0, errors
+    assert found["claims"] == [c.key for c in report.CLAIMS]
+    images = found["images"]
+    # none broken: every image decoded to a real picture, and says what it shows
+    assert all(i["complete"] and i["width"] > 100 and i["height"] > 100 for i in images)
+    assert all(i["inline"] and len(i["alt"].split()) >= 12 for i in images)
+    # nothing asked from outside the page: the page itself and its inline images
+    assert found["requests"][0].startswith("file://")
+    assert all(r.startswith(("file:", "data:")) for r in found["requests"])
+    # each claim section has exactly one figure, the thinned networks one more, none repeated
+    by_section = [i["section"] for i in images]
+    assert by_section == ["thinned", *found["claims"]]
+    assert len({i["digest"] for i in images}) == len(images)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and found["height"] > 3000
+
+
+def test_the_render_check_finds_a_broken_image_an_outside_request_and_a_missing_figure(tmp_path):
+    page = tmp_path / "bad.html"
+    page.write_text(
+        '<!DOCTYPE html><html><head><link rel=stylesheet href="https://cdn.invalid/x.css"></head>'
+        '<body><section class="claim-section" id="a"><img alt="a figure" src="data:image/png;base64,AAAA">'
+        '</section><section class="claim-section" id="b"><p>no figure</p></section>'
+        '<section id="c"><img alt="twice" src="data:image/gif;base64,R0lGODlhAQABAAAAACw=">'
+        '<img alt="twice" src="data:image/gif;base64,R0lGODlhAQABAAAAACw="></section></body></html>')
+    status, errors, found, _ = _render(page, tmp_path)
+    assert status == 1
+    assert "broken image in section a" in errors
+    assert "outside itself: https://cdn.invalid/x.css" in errors
+    assert "claim section b has no figure" in errors
+    assert "one image appears 2 times, in sections ['c', 'c']" in errors
