@@ -71,27 +71,34 @@ _POSITIVE, _NEGATIVE = "tab:orange", "tab:purple"
 def _draw_net(ax, sizes, weights, kept, *, scale_out_of_hidden=1.0, max_abs, title):
     """One network on `ax`: units as circles, connections as lines of width ~ |w| coloured
     by sign; a unit not kept is ghosted and its connections are not drawn."""
+    from matplotlib.collections import LineCollection
+
     ys = [np.linspace(-(n - 1) / 2, (n - 1) / 2, n) for n in sizes]
+    segments, colours, widths = [], [], []
     for layer, W in enumerate(weights):
         factor = scale_out_of_hidden if layer > 0 else 1.0
-        for i in range(sizes[layer]):
-            for j in range(sizes[layer + 1]):
-                if not (kept[layer][i] and kept[layer + 1][j]):
-                    continue
+        for i in np.flatnonzero(kept[layer]):
+            for j in np.flatnonzero(kept[layer + 1]):
                 w = factor * W[i, j]
-                ax.plot([layer, layer + 1], [ys[layer][i], ys[layer + 1][j]],
-                        color=_POSITIVE if w > 0 else _NEGATIVE, alpha=0.75, zorder=1,
-                        linewidth=0.3 + 3.2 * abs(w) / max_abs, solid_capstyle="round")
-    for layer, n in enumerate(sizes):
-        kind = "input" if layer == 0 else "output" if layer == len(sizes) - 1 else "hidden"
-        for i in range(n):
-            on = kept[layer][i]
-            ax.scatter([layer], [ys[layer][i]], s=230, zorder=2, color=_KEPT[kind],
-                       alpha=1.0 if on else 0.2, edgecolors="black", linewidths=1.0 if on else 1.3,
+                segments.append([(layer, ys[layer][i]), (layer + 1, ys[layer + 1][j])])
+                colours.append(_POSITIVE if w > 0 else _NEGATIVE)
+                widths.append(0.3 + 3.2 * abs(w) / max_abs)
+    ax.add_collection(LineCollection(segments, colors=colours, linewidths=widths, alpha=0.75,
+                                     zorder=1, capstyle="round"))
+    for on in (True, False):
+        xs, yv, colour = [], [], []
+        for layer, n in enumerate(sizes):
+            kind = "input" if layer == 0 else "output" if layer == len(sizes) - 1 else "hidden"
+            for i in range(n):
+                if bool(kept[layer][i]) == on:
+                    xs.append(layer), yv.append(ys[layer][i]), colour.append(_KEPT[kind])
+        if xs:
+            ax.scatter(xs, yv, s=230, zorder=2, c=colour, alpha=1.0 if on else 0.2,
+                       edgecolors="black", linewidths=1.0 if on else 1.3,
                        linestyle="-" if on else "--")
     ax.set_title(title, fontsize=10)
     ax.set_xlim(-0.3, len(sizes) - 0.7)
-    ax.set_ylim(-max(sizes) / 2 - 0.2, max(sizes) / 2 + 0.2)
+    ax.set_ylim(-max(sizes) / 2 - 0.6, max(sizes) / 2 + 0.2)
     ax.axis("off")
 
 
@@ -117,6 +124,10 @@ def plot_thinned(data, path):
         counts = ", ".join(data.kept_counts()[t])
         _draw_net(ax, data.sizes, train_weights[t], data.kept[t], max_abs=max_abs,
                   title=f"training step {t + 1} (stream {data.streams[t]})\nhidden units kept: {counts}")
+    names = ["input"] + ["hidden"] * (len(data.sizes) - 2) + ["output"]
+    for layer, name in enumerate(names):
+        axes[0].text(layer, -max(data.sizes) / 2 - 0.1, name, ha="center", va="top", fontsize=8,
+                     color="0.35")
     _draw_net(axes[-1], data.sizes, test_weights, [np.ones(n, bool) for n in data.sizes],
               scale_out_of_hidden=p, max_abs=max_abs,
               title=f"test time: every unit,\nweights out of hidden units × p = {p:g}")

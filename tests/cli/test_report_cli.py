@@ -1,5 +1,7 @@
 """`fastdrop report OUT.html` through `fastdrop.cli.main`, with every experiment made tiny."""
+import contextlib
 import dataclasses
+import io
 import json
 import os
 import subprocess
@@ -24,11 +26,32 @@ TINY = {
 }
 
 
-@pytest.fixture
-def tiny_experiments(monkeypatch):
+def _make_tiny(monkeypatch):
     for name, config in TINY.items():
         monkeypatch.setitem(experiments.EXPERIMENTS, name,
                             dataclasses.replace(experiments.EXPERIMENTS[name], quick=config))
+
+
+@pytest.fixture
+def tiny_experiments(monkeypatch):
+    _make_tiny(monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def tiny_page(tmp_path_factory):
+    """A --quick --seeds 2 page of tiny experiments, written once: (path, what the CLI printed)."""
+    path = tmp_path_factory.mktemp("report") / "report.html"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _make_tiny(monkeypatch)
+        printed = _run_cli(["report", str(path), "--quick", "--no-progress", "--seeds", "2"])
+    return path, printed
+
+
+def _run_cli(argv):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.main(argv) == 0
+    return out.getvalue()
 
 
 class _Sections(HTMLParser):
@@ -64,10 +87,8 @@ class _Sections(HTMLParser):
             self._text.append(data)
 
 
-def test_report_cli_writes_one_page(tiny_experiments, tmp_path, capsys):
-    path = tmp_path / "report.html"
-    assert cli.main(["report", str(path), "--quick", "--no-progress", "--seeds", "2"]) == 0
-    out = capsys.readouterr().out
+def test_report_cli_writes_one_page(tiny_page):
+    path, out = tiny_page
     for claim in report.CLAIMS:
         assert claim.key in out
     assert f"report written to {path}" in out
@@ -101,6 +122,7 @@ def test_report_without_matplotlib_still_writes_the_page(tiny_experiments, tmp_p
     assert cli.main(["report", str(path), "--quick", "--no-progress"]) == 0
     text = path.read_text(encoding="utf-8")
     assert "<img" not in text and "matplotlib is not installed" in text
+    assert "seeds [0] (one seed)" in text
 
 
 def test_report_cli_rejects_bad_seeds(capsys, tmp_path):
@@ -143,11 +165,9 @@ def _render(page, tmp_path):
 
 
 def test_the_page_renders_in_chromium_offline_with_a_figure_of_its_own_per_claim(
-        tiny_experiments, tmp_path):
+        tiny_page, tmp_path):
     pytest.importorskip("matplotlib")
-    page = tmp_path / "report.html"
-    assert cli.main(["report", str(page), "--quick", "--no-progress", "--seeds", "2"]) == 0
-    status, errors, found, png = _render(page, tmp_path)
+    status, errors, found, png = _render(tiny_page[0], tmp_path)
     assert status == 0, errors
     assert found["claims"] == [c.key for c in report.CLAIMS]
     images = found["images"]
@@ -178,3 +198,18 @@ def test_the_render_check_finds_a_broken_image_an_outside_request_and_a_missing_
     assert "outside itself: https://cdn.invalid/x.css" in errors
     assert "claim section b has no figure" in errors
     assert "one image appears 2 times, in sections ['c', 'c']" in errors
+
+
+@pytest.mark.parametrize("argv, seeds", [([], 3), (["--quick"], 1), (["--seeds", "2"], 2),
+                                         (["--quick", "--seeds", "2"], 2)])
+def test_report_seeds_default_to_three_and_to_one_when_quick(argv, seeds, monkeypatch, tmp_path, capsys):
+    calls = []
+
+    def write_report(path, **kwargs):
+        calls.append(kwargs)
+        return {}, {"scaling": "held"}
+
+    monkeypatch.setattr(report, "write_report", write_report)
+    assert cli.main(["report", str(tmp_path / "r.html"), "--no-progress", *argv]) == 0
+    assert [c["seeds"] for c in calls] == [seeds] and calls[0]["quick"] == ("--quick" in argv)
+    assert f"{seeds} seed" in capsys.readouterr().out
