@@ -69,9 +69,9 @@ def _series(result, *keys, scale=1.0):
     return Spread(scale * float(mean), scale * float(sd), len(result.seeds))
 
 
-def _conclusion(results, name, key, passed=True):
-    """The check's verdict from a conclusion of experiment `name`, and its source."""
-    return dict(passed=results[name].conclusions[key] == passed, source=(name, key))
+def _conclusion(results, name, key, expected=True):
+    """A check's verdict, from conclusion `key` of experiment `name`, and its source."""
+    return dict(passed=results[name].conclusions[key] == expected, source=(name, key))
 
 
 # -- the claims ---------------------------------------------------------------------------------
@@ -249,7 +249,7 @@ def _datasize_evidence(results):
         gain = f"test error without minus with dropout: {_num(_series(r, 'gains', i), '{:+.2f}')} points"
         if n >= 250:
             out.append(Check(f"dropout lowers the test error at {n} digits", gain,
-                             **_conclusion(results, "datasize", key, passed="+")))
+                             **_conclusion(results, "datasize", key, expected="+")))
         else:
             out.append(Check(f"at {n} digits (too few for the claim)", gain, None, ("datasize", key)))
     return out
