@@ -1179,52 +1179,54 @@ class Figure:
 
 FIGURES = {
     "conventions": Figure(("scaling",), _draw_conventions, (12, 3.6),
-                          "Classical and inverted dropout. Left: the largest relative gap between "
-                          "each convention's mean output over sampled masks and its own test-time "
-                          "output, against the number of masks averaged, falling like one over the "
-                          "square root of that number. Right: the outputs of both conventions for "
-                          "the same twelve masks, zero at the same units, the inverted ones 1/p "
-                          "times larger."),
+                          "Classical and inverted dropout. Left: on log axes, the largest relative "
+                          "gap between each convention's mean output over sampled masks and its own "
+                          "test-time output, against the number of masks averaged, with a dotted "
+                          "one-over-root-n line for sampling noise. Right: heat maps of both "
+                          "conventions' outputs for the same twelve masks, units across, masks down, "
+                          "dropped units black."),
     "expectation": Figure(("scaling",), _draw_expectation, (8, 3.2),
-                          "Bars, on a log scale, of the largest gap between the exact expectation "
-                          "over all masks and the deterministic scaled net at four stages: the "
-                          "dropped units and the next affine layer (rounding error only), after "
-                          "the ReLU and at the logits (large)."),
+                          "Horizontal bars on a log scale: the largest gap between the exact "
+                          "expectation over all masks and the deterministic scaled net at four "
+                          "stages, the dropped units, after the next affine layer, after the ReLU "
+                          "and at the logits."),
     "nwgm": Figure(("nwgm",), _draw_nwgm, (11, 3.8),
-                   "Left: the largest gap between weight scaling and the normalized geometric mean "
-                   "of all thinned nets against the number of hidden layers after the dropout "
-                   "layer, one line per activation; at depth 0 and for linear layers the gap is "
-                   "rounding error, otherwise it is large. Right: the same gap for two tanh "
-                   "layers against the weight scale, growing with it."),
+                   "Left: on a log scale, the largest gap between weight scaling and the normalized "
+                   "geometric mean of all thinned nets against the number of hidden layers between "
+                   "the dropout layer and the softmax, one line per activation (linear, tanh, relu, "
+                   "sigmoid). Right: the same gap for two tanh layers against the weight scale, "
+                   "which sets how strongly nonlinear they are."),
     "geometric": Figure(("nwgm",), _draw_geometric, (11, 3.8),
-                        "Left: the largest gap between the normalized geometric mean and the "
-                        "arithmetic mean of the thinned nets' predictions against depth after the "
-                        "dropout layer, one line per activation, well above rounding error "
-                        "everywhere. Right: the share of inputs where weight scaling and the "
-                        "arithmetic mean pick the same class."),
+                        "Left: on a log scale, the largest gap between the normalized geometric "
+                        "mean and the arithmetic mean of the thinned nets' predictions against the "
+                        "number of hidden layers after the dropout layer, one line per activation. "
+                        "Right: the share of inputs on which weight scaling and the arithmetic mean "
+                        "pick the same class, against the same depths."),
     "mc": Figure(("mc",), _draw_mc, (7, 4),
-                 "Test error of MC dropout averaging k stochastic passes against k on a log "
-                 "axis, falling towards the dashed line of weight scaling's test error."),
+                 "Test error of MC dropout, averaging k stochastic passes, against k on a log axis, "
+                 "beside a dashed line at the test error of weight scaling and a shaded band of "
+                 "the tolerance above it."),
     "bagging": Figure(("bagging",), _draw_bagging, (13, 3.8),
                       "Four panels comparing one net, a bag of bootstrap nets, an ensemble of nets "
-                      "trained on all the data, and one dropout net: test error, SGD steps, "
-                      "training time and parameter memory."),
+                      "trained on all the data, and one dropout net: test error as points, then SGD "
+                      "steps, training time and parameter memory as bars."),
     "coadaptation": Figure(("coadaptation",), _draw_coadaptation, (13, 3.8),
                            "Left: test error against the share of hidden units removed at test "
-                           "time, with and without dropout in training. Middle: the mean "
+                           "time, for the nets trained with and without dropout. Middle: the mean "
                            "activation of each unit of the last hidden layer, most active first, "
-                           "for both nets. Right: the share of active (non-zero) activations of "
-                           "both nets."),
+                           "for both nets. Right: bars of the share of active (non-zero) "
+                           "activations of both nets."),
     "rate": Figure(("rate",), _draw_rate, (6.5, 4),
-                   "Training and test error against the keep probability of the hidden units."),
+                   "Training error and test error of one net against the keep probability p of "
+                   "its hidden units (one minus the dropout rate), a net trained at each rate."),
     "datasize": Figure(("datasize",), _draw_datasize, (11, 3.8),
-                       "Left: test error against the number of training digits on a log axis, "
-                       "with and without dropout. Right: the gain from dropout (test error "
-                       "without minus with) at each size, against a zero line."),
+                       "Left: test error against the number of training digits on a log axis, for "
+                       "nets trained with and without dropout. Right: the gain from dropout (test "
+                       "error without minus with) at each size, against a zero line."),
     "digits": Figure(("datasize",), _draw_digits, (6, 4),
                      "Test error of the net without and with dropout trained on all the training "
-                     "digits, one grey line per seed joining the two, and their mean with error "
-                     "bars."),
+                     "digits, a grey line per seed joining its two errors, and black squares for "
+                     "their mean over seeds."),
 }
 
 
