@@ -107,6 +107,7 @@ class ExperimentResult:
     budget: str = ""                                 # how long the nets were trained
     seeds: list = field(default_factory=list)
     seconds: float = 0.0
+    seed_series: list = None                         # with several seeds: each seed's series
 
     def __str__(self):
         parts = [str(t) for t in self.tables]
@@ -221,7 +222,7 @@ def combine(results):
         series=_combine_series([r.series for r in results], np.mean),
         series_sd=_combine_series([r.series for r in results], np.std),
         budget=first.budget, seeds=[s for r in results for s in r.seeds],
-        seconds=sum(r.seconds for r in results))
+        seconds=sum(r.seconds for r in results), seed_series=[r.series for r in results])
 
 
 # -- data and training -------------------------------------------------------------------------
@@ -298,6 +299,8 @@ def _trained_net(n_train, seed, hidden, rates, *, max_steps, patience, net_seed=
     """(net, Training): an MLP of `hidden` widths with dropout `rates` (input, hidden),
     trained with early stopping on ``_split(*_data(n_train, seed)[:2], seed)``."""
     net_seed = seed if net_seed is None else net_seed
+    if n_train is not None and n_train >= load_mnist5k()[0].shape[0]:
+        n_train = None  # the whole training set, however it was asked for: the same net
     key = (n_train, seed, tuple(hidden), tuple(rates), max_steps, patience, net_seed)
     if _shared_nets is not None and key in _shared_nets:
         return _shared_nets[key]
@@ -398,8 +401,18 @@ def experiment_scaling(*, units=12, width=16, inputs=64, keep_prob=0.5, samples=
         f"({inputs} random inputs; dropout -> Dense {width} -> ReLU -> Dense 10)",
         ["stage", "max |E[stage] - deterministic|", "relative"], stage_rows,
         ["{}", "{:.2e}", "{:.2e}"]))
+    # how the training mean of each convention approaches its test output as masks accumulate
+    counts = sorted({min(samples, 10 ** k) for k in range(1, 1 + math.ceil(math.log10(max(samples, 10))))})
+    convergence = dict(masks=counts)
+    for name, train, test in (("classical", classical, classical_test),
+                              ("inverted", inverted, inverted_test)):
+        running = np.cumsum(train, axis=0)
+        convergence[name] = [float(np.max(np.abs(running[n - 1] / n - test) / test)) for n in counts]
+    shown = min(samples, 12)
     result.series = dict(stages=[r[0] for r in stage_rows], gaps=[r[1] for r in stage_rows],
-                         mean_gaps=[r[3] for r in rows])
+                         mean_gaps=[r[3] for r in rows], convergence=convergence,
+                         example=dict(classical=classical[:shown].tolist(),
+                                      inverted=inverted[:shown].tolist()))
     result.headline = {
         "classical and inverted keep the same units": str(same_units),
         "max |inverted * p - classical|": factor_gap,
@@ -422,18 +435,6 @@ def _conclude_scaling(result):
         "expectation exact through the affine layer": s["gaps"][1] < 1e-10,
         "expectation not exact after the ReLU": s["gaps"][2] > 1e-3,
     }
-
-
-def _plot_scaling(result, path):
-    plt = _pyplot()
-    s = result.series
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    ax.barh(range(len(s["stages"])), np.maximum(s["gaps"], 1e-17), log=True)
-    ax.set_yticks(range(len(s["stages"])), s["stages"])
-    ax.invert_yaxis()
-    ax.set(xlabel="max |E over all masks - deterministic net|",
-           title="expectation matching holds up to the first nonlinearity")
-    _save(fig, path)
 
 
 # -- nwgm: the identity and its gap -----------------------------------------------------------
@@ -554,27 +555,6 @@ def _conclude_nwgm(result):
     }
 
 
-def _plot_nwgm(result, path):
-    plt = _pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    s = result.series
-    sd = result.series_sd or {}
-    for activation, gaps in s["gaps"].items():
-        _errorbar(left, s["depths"], np.maximum(gaps, 1e-17), (sd.get("gaps") or {}).get(activation),
-                  label=activation)
-    left.set_yscale("log")
-    left.set(xlabel="hidden layers after the dropout layer", ylabel="max |weight scaling - NWGM|",
-             title="NWGM identity and its gap")
-    left.set_xticks(s["depths"])
-    left.legend()
-    _errorbar(right, s["scales"], np.maximum(s["scale_gaps"], 1e-17), sd.get("scale_gaps"))
-    right.set_xscale("log")
-    right.set_yscale("log")
-    right.set(xlabel="weight scale", ylabel="max |weight scaling - NWGM|",
-              title=f"{s['scale_activation']}: stronger nonlinearity")
-    _save(fig, path)
-
-
 # -- bagging and ensembles vs dropout ----------------------------------------------------------
 
 def experiment_bagging(*, k=5, hidden=(256, 256), n_train=None, max_steps=3000, patience=600,
@@ -672,22 +652,6 @@ def _conclude_bagging(result):
     }
 
 
-def _plot_bagging(result, path):
-    plt = _pyplot()
-    s, sd = result.series, result.series_sd or {}
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
-    for ax, key, label in zip(axes, ("errors", "times", "megabytes"),
-                              ("test error (%)", "training time (s)", "parameters (MB)")):
-        scale = 100 if key == "errors" else 1
-        spread = sd.get(key)
-        ax.bar(s["labels"], [scale * v for v in s[key]],
-               yerr=[scale * v for v in spread] if spread else None, capsize=4,
-               color=["0.6", "tab:green", "tab:blue", "tab:orange"])
-        ax.set_title(label)
-        ax.tick_params(axis="x", labelsize=8)
-    _save(fig, path)
-
-
 # -- co-adaptation ---------------------------------------------------------------------------
 
 def _hidden_activation_layers(model):
@@ -766,6 +730,8 @@ def experiment_coadaptation(*, hidden=(256, 256), n_train=None, max_steps=3000, 
         ["net", "SGD steps", "mean act.", "median unit mean", "active %", "units < 10% of max mean %"],
         stats_rows, ["{}", "{:.0f}", "{:.3f}", "{:.3f}", "{:.1f}", "{:.1f}"]))
     result.series = dict(removals=list(removals), errors=errors, mean_activations=mean_acts,
+                         sorted_unit_means={name: sorted(map(float, m), reverse=True)
+                                            for name, m in mean_acts.items()},
                          active_share={row[0]: row[4] for row in stats_rows})
     half = min(range(len(removals)), key=lambda i: abs(removals[i] - 0.5))
     for name in nets:
@@ -789,22 +755,6 @@ def _conclude_coadaptation(result):
         "dropout net's last hidden layer is sparser (fewer active units)":
             s["active_share"]["dropout"] < s["active_share"]["no dropout"],
     }
-
-
-def _plot_coadaptation(result, path):
-    plt = _pyplot()
-    s, sd = result.series, result.series_sd or {}
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    for name, errs in s["errors"].items():
-        spread = (sd.get("errors") or {}).get(name)
-        _errorbar(axes[0], [100 * r for r in s["removals"]], [100 * e for e in errs],
-                  [100 * e for e in spread] if spread else None, label=name)
-    axes[0].set(xlabel="hidden units removed at test time (%)", ylabel="test error (%)")
-    axes[0].legend()
-    for ax, (name, means) in zip(axes[1:], s["mean_activations"].items()):
-        ax.hist(means, bins=40)
-        ax.set(title=f"{name}: mean activation per unit", xlabel="mean activation", ylabel="units")
-    _save(fig, path)
 
 
 # -- dropout rate (Fig. 9) ----------------------------------------------------------------------
@@ -867,21 +817,6 @@ def _conclude_rate(result):
     }
 
 
-def _plot_rate(result, path):
-    plt = _pyplot()
-    panels, sd = result.series, result.series_sd or {}
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
-    for ax, (label, s) in zip(axes[0], panels.items()):
-        keep = [1 - r for r in s["rates"]]
-        for key in ("train", "test"):
-            spread = (sd.get(label) or {}).get(key)
-            _errorbar(ax, keep, [100 * e for e in s[key]],
-                      [100 * e for e in spread] if spread else None, label=key)
-        ax.set(xlabel="keep probability p (hidden)", ylabel="error (%)", title=label)
-        ax.legend()
-    _save(fig, path)
-
-
 # -- data-set size (Fig. 10) ------------------------------------------------------------------
 
 def experiment_datasize(*, sizes=(100, 250, 500, 1000, 2000, 4000), hidden=(256, 256),
@@ -928,20 +863,6 @@ def _conclude_datasize(result):
     out = {f"sign of the gain at {n} digits": _sign(g) for n, g in zip(s["sizes"], s["gains"])}
     out["dropout helps at the largest size"] = s["gains"][-1] > 0
     return out
-
-
-def _plot_datasize(result, path):
-    plt = _pyplot()
-    s, sd = result.series, result.series_sd or {}
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    for name, errs in s["errors"].items():
-        spread = (sd.get("errors") or {}).get(name)
-        _errorbar(ax, s["sizes"], [100 * e for e in errs], [100 * e for e in spread] if spread else None,
-                  label=name)
-    ax.set_xscale("log")
-    ax.set(xlabel="training-set size", ylabel="test error (%)", title="dropout vs data-set size")
-    ax.legend()
-    _save(fig, path)
 
 
 # -- MC averaging vs weight scaling (Fig. 11) -----------------------------------------------------
@@ -1007,22 +928,11 @@ def _conclude_mc(result):
     }
 
 
-def _plot_mc(result, path):
-    plt = _pyplot()
-    s, sd = result.series, result.series_sd or {}
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    spread = sd.get("means")
-    _errorbar(ax, s["ks"], [100 * m for m in s["means"]], [100 * e for e in spread] if spread else None,
-              label="MC model averaging")
-    ax.axhline(100 * s["scaled"], color="k", linestyle="--", label="weight scaling")
-    ax.set_xscale("log")
-    ax.set(xlabel="k (stochastic passes averaged)", ylabel="test error (%)",
-           title="MC averaging vs weight scaling")
-    ax.legend()
-    _save(fig, path)
-
-
 # -- plotting ---------------------------------------------------------------------------------------
+#
+# Each figure of the report draws one claim's evidence; `FIGURES` names them, with the
+# experiments they draw on and an alt text saying what they show.  Wherever a result holds
+# several seeds, lines and bars carry error bars of ± sd over the seeds.
 
 def _pyplot():
     import matplotlib
@@ -1038,12 +948,319 @@ def _errorbar(ax, x, y, sd, **kwargs):
     ax.errorbar(x, y, yerr=sd, marker="o", capsize=3 if sd is not None else 0, **kwargs)
 
 
+def _log_errors(values, sd):
+    """Error bars for a log axis: ± sd, the lower arm stopping short of zero."""
+    if sd is None:
+        return None
+    values, sd = np.asarray(values, dtype=float), np.asarray(sd, dtype=float)
+    return np.vstack([np.minimum(sd, 0.9 * values), sd])
+
+
+def _sd(result, *keys):
+    """The sd over seeds of ``result.series[keys...]``, or None with one seed."""
+    value = result.series_sd
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _times(values, factor):
+    return None if values is None else [factor * v for v in values]
+
+
+def _floor(values, low=1e-17):
+    return np.maximum(np.asarray(values, dtype=float), low)
+
+
+def _draw_conventions(fig, r):
+    s = r.series
+    conv, example = s["convergence"], s["example"]
+    left, mid, right = fig.subplots(1, 3, gridspec_kw=dict(width_ratios=[1.4, 1, 1]))
+    for name in ("classical", "inverted"):
+        _errorbar(left, conv["masks"], _floor(conv[name]),
+                  _log_errors(conv[name], _sd(r, "convergence", name)), label=name,
+                  **(dict(markersize=9, markerfacecolor="none") if name == "classical" else
+                     dict(linestyle="--")))
+    masks = np.asarray(conv["masks"], dtype=float)
+    left.text(0.04, 0.05, "the two curves coincide:\ninverted = classical / p", fontsize=8,
+              transform=left.transAxes)
+    left.plot(masks, 1 / np.sqrt(masks), color="0.5", linestyle=":", label="1/√masks")
+    left.set(xscale="log", yscale="log", xlabel="masks averaged",
+             ylabel="max relative |training mean − test output|",
+             title="each training mean → its own test output")
+    left.legend(fontsize=8)
+    classical, inverted = np.asarray(example["classical"]), np.asarray(example["inverted"])
+    top = float(inverted.max()) or 1.0
+    for ax, data, title in ((mid, classical, f"classical x·m, seed {r.seeds[0]}"),
+                            (right, inverted, "inverted x·m/p, the same masks")):
+        image = ax.imshow(data, vmin=0, vmax=top, cmap="magma", aspect="auto", interpolation="nearest")
+        ax.set(title=title, xlabel="unit", ylabel="mask")
+    fig.colorbar(image, ax=[mid, right], label="output (0 = dropped)", shrink=0.9)
+
+
+def _draw_expectation(fig, r):
+    s = r.series
+    ax = fig.subplots()
+    ax.barh(range(len(s["stages"])), _floor(s["gaps"]), log=True, color="tab:blue",
+            xerr=_log_errors(s["gaps"], _sd(r, "gaps")), capsize=4)
+    ax.set_yticks(range(len(s["stages"])), s["stages"])
+    ax.invert_yaxis()
+    ax.set(xlabel="max |expectation over all masks − scaled (deterministic) net|",
+           title=f"over all 2^{r.config['units']} masks: exact up to the first nonlinearity")
+
+
+def _draw_nwgm(fig, r):
+    s = r.series
+    left, right = fig.subplots(1, 2)
+    for activation, gaps in s["gaps"].items():
+        _errorbar(left, s["depths"], _floor(gaps), _log_errors(gaps, _sd(r, "gaps", activation)),
+                  label=activation)
+    left.set(yscale="log", xlabel="hidden layers between the dropout layer and the softmax",
+             ylabel="max |weight scaling − NWGM|", title="exact at depth 0, not after nonlinear layers")
+    left.set_xticks(s["depths"])
+    left.legend(fontsize=8)
+    _errorbar(right, s["scales"], _floor(s["scale_gaps"]),
+              _log_errors(s["scale_gaps"], _sd(r, "scale_gaps")), color="tab:orange")
+    right.set(xscale="log", yscale="log", xlabel="weight scale (strength of the nonlinearity)",
+              ylabel="max |weight scaling − NWGM|",
+              title=f"{s['scale_activation']}, 2 layers: the gap grows with the scale")
+
+
+def _by_activation(r, key):
+    """A per-row series of the nwgm table (activation-major) as activation -> per-depth list."""
+    s, n = r.series, len(r.series["depths"])
+    sd = _sd(r, key)
+    out = {}
+    for i, activation in enumerate(s["gaps"]):
+        out[activation] = (s[key][i * n:(i + 1) * n], None if sd is None else sd[i * n:(i + 1) * n])
+    return out
+
+
+def _draw_geometric(fig, r):
+    s = r.series
+    left, right = fig.subplots(1, 2)
+    for activation, (values, sd) in _by_activation(r, "nwgm_vs_am").items():
+        _errorbar(left, s["depths"], _floor(values), _log_errors(values, sd), label=activation)
+    left.set(yscale="log", xlabel="hidden layers after the dropout layer",
+             ylabel="max |NWGM − arithmetic mean|", title="geometric vs arithmetic mean of the thinned nets")
+    left.set_xticks(s["depths"])
+    left.legend(fontsize=8)
+    for activation, (values, sd) in _by_activation(r, "argmax_agreement").items():
+        _errorbar(right, s["depths"], values, sd, label=activation)
+    right.set(xlabel="hidden layers after the dropout layer",
+              ylabel="inputs where both pick the same class (%)",
+              title="weight scaling vs the arithmetic mean: same class?")
+    right.set_xticks(s["depths"])
+
+
+def _draw_mc(fig, r):
+    s = r.series
+    ax = fig.subplots()
+    _errorbar(ax, s["ks"], _times(s["means"], 100), _times(_sd(r, "means"), 100),
+              label="MC averaging of k passes", color="tab:blue")
+    scaled, scaled_sd = 100 * s["scaled"], 100 * (_sd(r, "scaled") or 0.0)
+    ax.axhline(scaled, color="k", linestyle="--", label="weight scaling")
+    if scaled_sd:
+        ax.axhspan(scaled - scaled_sd, scaled + scaled_sd, color="0.5", alpha=0.2,
+                   label="weight scaling ± sd")
+    ax.axhspan(scaled, scaled + MC_TOLERANCE, color="tab:green", alpha=0.12,
+               label=f"within {MC_TOLERANCE} points")
+    ax.set(xscale="log", xlabel="k (stochastic passes averaged)", ylabel="test error (%)",
+           title="MC averaging vs weight scaling")
+    ax.set_xticks(s["ks"], [str(k) for k in s["ks"]])
+    ax.minorticks_off()
+    ax.legend(fontsize=8)
+
+
+_MODEL_COLOURS = ["0.55", "tab:green", "tab:blue", "tab:orange"]
+
+
+def _draw_bagging(fig, r):
+    s = r.series
+    axes = fig.subplots(1, 4)
+    positions = np.arange(len(s["labels"]))
+    errors, errors_sd = _times(s["errors"], 100), _times(_sd(r, "errors"), 100)
+    for i in positions:
+        axes[0].errorbar([i], [errors[i]], yerr=None if errors_sd is None else [errors_sd[i]],
+                         marker="o", markersize=8, capsize=4, color=_MODEL_COLOURS[i])
+    axes[0].set(title="test error (%)", xlim=(-0.5, len(positions) - 0.5))
+    for ax, key, title in zip(axes[1:], ("steps", "times", "megabytes"),
+                              ("SGD steps", "training time (s)", "parameters (MB)")):
+        ax.bar(positions, s[key], yerr=_sd(r, key), capsize=4, color=_MODEL_COLOURS)
+        ax.set_title(title)
+    for ax in axes:
+        ax.set_xticks(positions, s["labels"], fontsize=8, rotation=20)
+    fig.suptitle("one dropout net vs explicit ensembles", fontsize=10)
+
+
+def _draw_coadaptation(fig, r):
+    s = r.series
+    left, mid, right = fig.subplots(1, 3)
+    for name, errs in s["errors"].items():
+        _errorbar(left, _times(s["removals"], 100), _times(errs, 100),
+                  _times(_sd(r, "errors", name), 100), label=name)
+    left.set(xlabel="hidden units removed at test time (%)", ylabel="test error (%)",
+             title="robustness to removed units")
+    left.legend(fontsize=8)
+    for name, means in s["sorted_unit_means"].items():
+        rank = np.arange(1, len(means) + 1)
+        mid.plot(rank, means, label=name)
+        sd = _sd(r, "sorted_unit_means", name)
+        if sd is not None:
+            mid.fill_between(rank, np.subtract(means, sd), np.add(means, sd), alpha=0.25)
+    mid.set(xlabel="units of the last hidden layer, most active first",
+            ylabel="mean activation on the test digits", title="activation per unit")
+    mid.legend(fontsize=8)
+    names = list(s["active_share"])
+    right.bar(names, [s["active_share"][n] for n in names],
+              yerr=[(_sd(r, "active_share") or {}).get(n, 0.0) for n in names], capsize=4,
+              color=["tab:blue", "tab:orange"][:len(names)])
+    right.set(ylabel="activations > 0 (%)", title="active share: lower is sparser")
+
+
+def _draw_rate(fig, r):
+    panels = r.series
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (label, s) in zip(axes, panels.items()):
+        keep = [1 - rate for rate in s["rates"]]
+        for key in ("train", "test"):
+            _errorbar(ax, keep, _times(s[key], 100), _times(_sd(r, label, key), 100),
+                      label=f"{key} error")
+        ax.set(xlabel="keep probability p of the hidden units", ylabel="error (%)",
+               title=f"hidden dropout rate, {label}")
+        ax.legend(fontsize=8)
+
+
+def _draw_datasize(fig, r):
+    s = r.series
+    left, right = fig.subplots(1, 2)
+    for name, errs in s["errors"].items():
+        _errorbar(left, s["sizes"], _times(errs, 100), _times(_sd(r, "errors", name), 100), label=name)
+    left.set(xscale="log", xlabel="training digits", ylabel="test error (%)",
+             title="test error vs training-set size")
+    for ax in (left, right):
+        ax.set_xticks(s["sizes"], [str(n) for n in s["sizes"]])
+        ax.minorticks_off()
+    left.legend(fontsize=8)
+    _errorbar(right, s["sizes"], s["gains"], _sd(r, "gains"), color="tab:green")
+    right.axhline(0, color="0.4", linewidth=1)
+    right.set(xscale="log", xlabel="training digits", ylabel="no dropout − dropout (points)",
+              title="gain from dropout")
+
+
+def _draw_digits(fig, r):
+    """Each seed's pair of test errors at the largest training set, and their mean ± sd."""
+    ax = fig.subplots()
+    per_seed = r.seed_series or [r.series]
+    names = list(r.series["errors"])
+    for seed, series in zip(r.seeds, per_seed):
+        values = [100 * series["errors"][n][-1] for n in names]
+        ax.plot([0, 1], values, color="0.6", marker="o", linewidth=1)
+        ax.annotate(f"seed {seed}", (1, values[1]), xytext=(6, 0), textcoords="offset points",
+                    fontsize=7, va="center", color="0.4")
+    means = [100 * r.series["errors"][n][-1] for n in names]
+    sds = [_sd(r, "errors", n) for n in names]
+    ax.errorbar([-0.12, 1.12], means, yerr=None if sds[0] is None else [100 * sd[-1] for sd in sds],
+                color="k", marker="s", capsize=5, linestyle="none", label="mean ± sd over seeds")
+    ax.set_xticks([0, 1], names)
+    ax.set(xlim=(-0.4, 1.5), ylabel="test error (%) on 1000 test digits",
+           title=f"all {r.series['sizes'][-1]} training digits: each grey line one seed")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure: the experiments it draws on, how, its size (inches), its alt text."""
+    experiments: tuple
+    draw: object  # (matplotlib figure, *results) -> None
+    size: tuple
+    alt: str
+
+
+FIGURES = {
+    "conventions": Figure(("scaling",), _draw_conventions, (12, 3.6),
+                          "Classical and inverted dropout. Left: on log axes, the largest relative "
+                          "gap between each convention's mean output over sampled masks and its own "
+                          "test-time output, against the number of masks averaged, with a dotted "
+                          "one-over-root-n line for sampling noise. Right: heat maps of both "
+                          "conventions' outputs for the same twelve masks, units across, masks down, "
+                          "dropped units black."),
+    "expectation": Figure(("scaling",), _draw_expectation, (8, 3.2),
+                          "Horizontal bars on a log scale: the largest gap between the exact "
+                          "expectation over all masks and the deterministic scaled net at four "
+                          "stages, the dropped units, after the next affine layer, after the ReLU "
+                          "and at the logits."),
+    "nwgm": Figure(("nwgm",), _draw_nwgm, (11, 3.8),
+                   "Left: on a log scale, the largest gap between weight scaling and the normalized "
+                   "geometric mean of all thinned nets against the number of hidden layers between "
+                   "the dropout layer and the softmax, one line per activation (linear, tanh, relu, "
+                   "sigmoid). Right: the same gap for two tanh layers against the weight scale, "
+                   "which sets how strongly nonlinear they are."),
+    "geometric": Figure(("nwgm",), _draw_geometric, (11, 3.8),
+                        "Left: on a log scale, the largest gap between the normalized geometric "
+                        "mean and the arithmetic mean of the thinned nets' predictions against the "
+                        "number of hidden layers after the dropout layer, one line per activation. "
+                        "Right: the share of inputs on which weight scaling and the arithmetic mean "
+                        "pick the same class, against the same depths."),
+    "mc": Figure(("mc",), _draw_mc, (7, 4),
+                 "Test error of MC dropout, averaging k stochastic passes, against k on a log axis, "
+                 "beside a dashed line at the test error of weight scaling and a shaded band of "
+                 "the tolerance above it."),
+    "bagging": Figure(("bagging",), _draw_bagging, (13, 3.8),
+                      "Four panels comparing one net, a bag of bootstrap nets, an ensemble of nets "
+                      "trained on all the data, and one dropout net: test error as points, then SGD "
+                      "steps, training time and parameter memory as bars."),
+    "coadaptation": Figure(("coadaptation",), _draw_coadaptation, (13, 3.8),
+                           "Left: test error against the share of hidden units removed at test "
+                           "time, for the nets trained with and without dropout. Middle: the mean "
+                           "activation of each unit of the last hidden layer, most active first, "
+                           "for both nets. Right: bars of the share of active (non-zero) "
+                           "activations of both nets."),
+    "rate": Figure(("rate",), _draw_rate, (6.5, 4),
+                   "Training error and test error of one net against the keep probability p of "
+                   "its hidden units (one minus the dropout rate), a net trained at each rate."),
+    "datasize": Figure(("datasize",), _draw_datasize, (11, 3.8),
+                       "Left: test error against the number of training digits on a log axis, for "
+                       "nets trained with and without dropout. Right: the gain from dropout (test "
+                       "error without minus with) at each size, against a zero line."),
+    "digits": Figure(("datasize",), _draw_digits, (6, 4),
+                     "Test error of the net without and with dropout trained on all the training "
+                     "digits, a grey line per seed joining its two errors, and black squares for "
+                     "their mean over seeds."),
+}
+
+
 def _save(fig, path):
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def plot_figure(name, results, path):
+    """Save figure `name` of `FIGURES` to `path`, drawn from `results` (experiment -> result)."""
+    figure = FIGURES[name]
+    fig = _pyplot().figure(figsize=figure.size, layout="constrained")
+    figure.draw(fig, *[results[n] for n in figure.experiments])
+    _save(fig, path)
+
+
+def _experiment_plot(name):
+    """The plot of `fastdrop experiment NAME --plot`: every figure drawn from that experiment
+    alone, one under the other."""
+    names = [f for f, figure in FIGURES.items() if figure.experiments == (name,)]
+
+    def plot(result, path):
+        figures = [FIGURES[f] for f in names]
+        fig = _pyplot().figure(figsize=(max(f.size[0] for f in figures), sum(f.size[1] for f in figures)),
+                               layout="constrained")
+        parts = fig.subfigures(len(figures), 1, height_ratios=[f.size[1] for f in figures],
+                               squeeze=False)[:, 0]
+        for part, figure in zip(parts, figures):
+            figure.draw(part, result)
+        _save(fig, path)
+
+    return plot
 
 
 def matplotlib_available():
@@ -1064,48 +1281,50 @@ class Experiment:
 
 
 #: name -> Experiment.  Quick mode trains 256-256 nets on 1000 of the 4000 digits (but for
-#: datasize) with a smaller step cap; early stopping gives every net the steps it needs, so
-#: both modes reach the same conclusions.
+#: datasize) with a smaller step cap; the full one trains them on all 4000 with a longer
+#: patience, at more rates, sizes and k.  Early stopping gives every net the steps it needs,
+#: so both modes reach the same conclusions; the full one fits three seeds in about ten
+#: minutes on 2 cores (``fastdrop report`` runs three by default).
 EXPERIMENTS = {
     "scaling": Experiment(
-        experiment_scaling, _plot_scaling, _conclude_scaling,
+        experiment_scaling, _experiment_plot("scaling"), _conclude_scaling,
         dict(units=10, samples=20000), dict(units=14, samples=200000),
         "classical vs inverted scaling; expectation exact through the affine layer, not after ReLU"),
     "nwgm": Experiment(
-        experiment_nwgm, _plot_nwgm, _conclude_nwgm,
+        experiment_nwgm, _experiment_plot("nwgm"), _conclude_nwgm,
         dict(units=10, inputs=100, scales=(0.5, 1.0, 2.0, 4.0)),
-        dict(units=14, depths=(0, 1, 2, 3, 4, 6), inputs=500),
+        dict(units=12, depths=(0, 1, 2, 3, 4), inputs=100),
         "weight scaling vs NWGM vs arithmetic mean over all 2^n thinned nets, by depth and nonlinearity"),
     "bagging": Experiment(
-        experiment_bagging, _plot_bagging, _conclude_bagging,
+        experiment_bagging, _experiment_plot("bagging"), _conclude_bagging,
         dict(k=5, hidden=(256, 256), n_train=1000, max_steps=1500, patience=300),
-        dict(k=5, hidden=(512, 512), max_steps=3000, patience=600),
+        dict(k=5, hidden=(256, 256), max_steps=3000, patience=600),
         "one dropout net vs k bootstrap nets and k all-data nets: test error, time, memory"),
     "coadaptation": Experiment(
-        experiment_coadaptation, _plot_coadaptation, _conclude_coadaptation,
+        experiment_coadaptation, _experiment_plot("coadaptation"), _conclude_coadaptation,
         dict(hidden=(256, 256), n_train=1000, max_steps=1500, patience=300, repeats=3,
              removals=(0.0, 0.2, 0.4, 0.5, 0.6, 0.8)),
-        dict(hidden=(512, 512), max_steps=3000, patience=600, repeats=10),
+        dict(hidden=(256, 256), max_steps=3000, patience=600, repeats=10),
         "test error as hidden units are removed at test time; hidden activation sparsity"),
     "rate": Experiment(
-        experiment_rate, _plot_rate, _conclude_rate,
+        experiment_rate, _experiment_plot("rate"), _conclude_rate,
         dict(rates=(0.0, 0.2, 0.5, 0.8), hidden=(256, 256), n_train=1000, max_steps=1500,
              patience=300),
-        dict(rates=(0.0, 0.2, 0.4, 0.5, 0.6, 0.8), hidden=(512, 512), max_steps=3000,
+        dict(rates=(0.0, 0.2, 0.4, 0.5, 0.6, 0.8), hidden=(256, 256), max_steps=3000,
              patience=600),
         "train/test error vs the hidden dropout rate (Srivastava et al. 2014, Fig. 9)"),
     "datasize": Experiment(
-        experiment_datasize, _plot_datasize, _conclude_datasize,
+        experiment_datasize, _experiment_plot("datasize"), _conclude_datasize,
         dict(sizes=(250, 1000, 4000), hidden=(256, 256), max_steps=1500, patience=300),
-        dict(sizes=(100, 250, 500, 1000, 2000, 4000), hidden=(512, 512), max_steps=3000,
+        dict(sizes=(100, 250, 500, 1000, 2000, 4000), hidden=(256, 256), max_steps=3000,
              patience=600),
         "with and without dropout vs training-set size (Fig. 10)"),
     "mc": Experiment(
-        experiment_mc, _plot_mc, _conclude_mc,
+        experiment_mc, _experiment_plot("mc"), _conclude_mc,
         dict(hidden=(256, 256), n_train=1000, max_steps=1500, patience=300,
              ks=(1, 2, 5, 10, 20, 50), repeats=3),
-        dict(hidden=(512, 512), max_steps=3000, patience=600, ks=(1, 2, 5, 10, 20, 50, 100, 200),
-             repeats=10),
+        dict(hidden=(256, 256), max_steps=3000, patience=600, ks=(1, 2, 5, 10, 20, 50, 100),
+             repeats=5),
         "MC averaging of k stochastic passes vs weight scaling (Fig. 11)"),
 }
 
