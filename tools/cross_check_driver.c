@@ -392,8 +392,12 @@ static const char *level_name(int level)
 int main(int argc, char **argv)
 {
     int levels[MAX_LEVEL], nlevels = 0;
+    if (argc == 2 && strcmp(argv[1], "--default-threads") == 0) {
+        printf("%d\n", fd_default_threads()); /* OMP_NUM_THREADS, else the CPUs */
+        return 0;
+    }
     if (argc != 2)
-        die("usage: cross_check_driver GOLDEN_FILE");
+        die("usage: cross_check_driver GOLDEN_FILE | --default-threads");
     in = fopen(argv[1], "rb");
     if (!in)
         die("cannot open the golden file");
