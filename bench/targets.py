@@ -44,6 +44,19 @@ LEVEL_THROUGHPUT = {"avx2": (">=", 0.6)}
 GROWTH = ("<=", 1.25)
 GROWTH_FROM_SIZE = 1 << 16
 
+#: The mask stream (`fastdrop bench`'s "mask_stream" cells): time over the floor at the same
+#: thread count, by (level, threads, size, op, rate); the backward that regenerates the mask
+#: has the forward's targets.
+MASK_STREAM = {}
+for _op in ("forward", "backward_regen"):
+    MASK_STREAM.update({
+        ("avx2", 2, 1 << 24, _op, 0.2): ("<=", 1.10), ("avx2", 2, 1 << 24, _op, 0.5): ("<=", 1.10),
+        ("avx2", 1, 1 << 24, _op, 0.2): ("<=", 1.20), ("avx2", 1, 1 << 24, _op, 0.5): ("<=", 1.10),
+        ("avx2", 1, 1 << 17, _op, 0.2): ("<=", 2.0), ("avx2", 1, 1 << 17, _op, 0.5): ("<=", 1.3),
+        ("scalar", 1, 1 << 24, _op, 0.2): ("<=", 4.0), ("scalar", 1, 1 << 24, _op, 0.5): ("<=", 1.6),
+    })
+MASK_STREAM[("avx2", 1, 1 << 24, "sample_mask", 0.5)] = ("<=", 0.25)
+
 #: bench_training.py: one training step's time over another's.
 TRAINING = {
     "dropout / plain": ("<=", 1.05),
@@ -103,6 +116,12 @@ def judge_report(report):
             rows.append((f"{level} / avx512 throughput, forward f32 + bits (n = 2^24)",
                          row["threads"], top["seconds"] / row["seconds"],
                          LEVEL_THROUGHPUT[level]))
+    for cell in report.get("mask_stream", []):
+        key = (cell["level"], cell["threads"], cell["size"], cell["op"], cell["rate"])
+        if key in MASK_STREAM:
+            rows.append((f"mask stream: {cell['level']} {cell['op']} rate {cell['rate']} / the "
+                         f"floor (n = {cell['size']})", cell["threads"], cell["x_floor"],
+                         MASK_STREAM[key]))
     for threads in meta["threads"]:
         curve = sorted((g["size"], r["x_multiply"]) for g in report["groups"]
                        if g["kind"] == "throughput" and g["dtype"] == "float32"

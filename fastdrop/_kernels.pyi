@@ -13,6 +13,7 @@ _KernelArray = Union[NDArray[np.float32], NDArray[np.float64], NDArray[np.uint16
 _FloatArray = Union[NDArray[np.float32], NDArray[np.float64]]
 _Bits = NDArray[np.uint8]
 
+MASK_STREAM_VERSION: int
 SELU_NEG_SATURATION: float
 
 # the numbers a keep probability gives

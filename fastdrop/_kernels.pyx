@@ -111,6 +111,9 @@ cdef extern from "fastdrop.h" nogil:
 
 # -- the numbers a keep probability gives -------------------------------------------------
 
+#: The mask stream the kernels draw (DESIGN.md §2.1): 2, bit planes (fastdrop 0.3 on).
+MASK_STREAM_VERSION = 2
+
 #: -alpha' = lambda * alpha of SELU, as PyTorch's AlphaDropout spells it (the correctly
 #: rounded product is one ulp larger; this literal keeps fastdrop equal to PyTorch).
 SELU_NEG_SATURATION = 1.7580993408473766
@@ -119,7 +122,7 @@ cdef double _SELU_NEG_SATURATION = SELU_NEG_SATURATION
 
 cpdef uint64_t keep_threshold(double keep_prob) noexcept:
     """T = floor(keep_prob * 2**32) for keep_prob in [0, 1]: an element is kept iff its
-    random word < T (the product is exact, a power of two)."""
+    32-bit draw < T (the product is exact, a power of two)."""
     return <uint64_t>(keep_prob * 4294967296.0)
 
 

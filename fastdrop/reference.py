@@ -19,9 +19,13 @@ from ._validate import (DEFAULT_RATE, FLOAT16, FLOAT32, check_gaussian_dropout_a
 from .mask import (Mask, check_alpha_dropout_args, check_alpha_dropout_backward_args,
                    check_apply_mask_args, check_dropout_args, check_dropout_backward_args)
 
-__all__ = ["philox4x32_10", "random_words", "sample_mask", "dropout", "apply_mask",
+__all__ = ["philox4x32_10", "random_words", "top_bytes", "low_bits", "uniform_words",
+           "sample_mask", "dropout", "apply_mask",
            "dropout_backward", "alpha_dropout", "alpha_dropout_backward", "box_muller",
            "gaussian_normals", "gaussian_dropout", "gaussian_dropout_backward"]
+
+#: The mask stream transcribed here (DESIGN.md §2.1, bit planes).
+MASK_STREAM_VERSION = 2
 
 # Philox4x32-10 constants (Salmon et al., SC'11).
 PHILOX_M0 = np.uint64(0xD2511F53)
@@ -74,6 +78,52 @@ def random_words(seed, stream, offset, size):
     return stream_words[start:start + size]
 
 
+def _philox_at(seed, stream, counters):
+    """The four output words of the Philox blocks at 64-bit `counters` (uint64 array)."""
+    counter = (counters & LOW32, counters >> np.uint64(32),
+               np.uint64(stream & 0xFFFFFFFF), np.uint64(stream >> 32))
+    return philox4x32_10(counter, (seed & 0xFFFFFFFF, seed >> 32))
+
+
+def _indices(offset, size):
+    """The global indices j = offset .. offset + size - 1 (uint64)."""
+    return np.arange(size, dtype=np.uint64) + np.uint64(offset)
+
+
+def top_bytes(seed, stream, offset, size):
+    """H_j, the top 8 bits of each element's 32-bit draw (mask stream v2), as uint64.
+
+    Element j is lane l = j & 127 of group g = j >> 7.  Plane i (0 <= i < 8) of group g is
+    the Philox block at counter (g << 3) | i; bit i of H_j, counted from the most
+    significant bit, is bit (l & 31) of that block's output word l >> 5.
+    """
+    j = _indices(offset, size)
+    group, lane = j >> np.uint64(7), j & np.uint64(127)
+    first = group[0] if size else np.uint64(0)
+    groups = np.arange(int(group[-1] - first) + 1 if size else 0, dtype=np.uint64) + first
+    row = (group - first).astype(np.intp)  # the element's group among `groups`
+    word, bit = (lane >> np.uint64(5)).astype(np.intp), lane & np.uint64(31)
+    top = np.zeros(size, dtype=np.uint64)
+    for plane in range(8):
+        words = np.stack(_philox_at(seed, stream, (groups << np.uint64(3)) | np.uint64(plane)))
+        top |= ((words[word, row] >> bit) & np.uint64(1)) << np.uint64(7 - plane)
+    return top
+
+
+def low_bits(seed, stream, offset, size):
+    """R_j, the low 24 bits of each element's draw: output word j & 3 of the Philox block at
+    counter 2^63 | (j >> 2), shifted right by 8 (uint64)."""
+    j = _indices(offset, size)
+    words = np.stack(_philox_at(seed, stream, np.uint64(1 << 63) | (j >> np.uint64(2))))
+    return words[(j & np.uint64(3)).astype(np.intp), np.arange(size)] >> np.uint64(8)
+
+
+def uniform_words(seed, stream, offset, size):
+    """U_j = (H_j << 24) | R_j: each element's 32-bit draw, which it keeps iff U_j < T."""
+    return ((top_bytes(seed, stream, offset, size) << np.uint64(24)) |
+            low_bits(seed, stream, offset, size))
+
+
 def keep_threshold(keep_prob):
     """T = floor(keep_prob * 2**32) (exact: the product is by a power of two)."""
     return int(math.floor(keep_prob * 2.0**32))
@@ -93,10 +143,11 @@ def scale_in(dtype, scale):
 
 
 def _keep(call, size):
-    """Boolean keep decisions: kept iff word < T = floor(keep_prob * 2**32)."""
-    words = random_words(call.key, call.stream, call.offset, size)
+    """Boolean keep decisions: kept iff U_j < T = floor(keep_prob * 2**32)."""
     threshold = keep_threshold(call.keep_prob)
-    return words < np.uint64(threshold) if threshold < 2**32 else np.ones(size, bool)
+    if threshold >= 2**32:
+        return np.ones(size, bool)
+    return uniform_words(call.key, call.stream, call.offset, size) < np.uint64(threshold)
 
 
 def _mask_of(call, shape, keep, scale):

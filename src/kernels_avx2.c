@@ -35,7 +35,7 @@
 typedef __m256i u32_vec;
 typedef __m128i u32h_vec;
 typedef __m256 f32_vec;
-typedef __m256 f32_mask;
+typedef __m256 f32_mask; /* selects, blends and zero_unless read the sign bit of a lane */
 typedef __m256d f64_vec;
 typedef __m256d f64_mask;
 enum { u32_lanes = 8, f32_lanes = 8, f64_lanes = 4, philox_ways = 2 };
@@ -46,6 +46,8 @@ static inline u32_vec u32_iota(void) { return _mm256_setr_epi32(0, 1, 2, 3, 4, 5
 static inline u32_vec u32_add(u32_vec a, u32_vec b) { return _mm256_add_epi32(a, b); }
 static inline u32_vec u32_sub(u32_vec a, u32_vec b) { return _mm256_sub_epi32(a, b); }
 static inline u32_vec u32_and(u32_vec a, u32_vec b) { return _mm256_and_si256(a, b); }
+static inline u32_vec u32_or(u32_vec a, u32_vec b) { return _mm256_or_si256(a, b); }
+static inline u32_vec u32_andnot(u32_vec a, u32_vec b) { return _mm256_andnot_si256(a, b); }
 static inline u32_vec u32_shl(u32_vec a, int n) { return _mm256_slli_epi32(a, n); }
 static inline u32_vec u32_shr(u32_vec a, int n) { return _mm256_srli_epi32(a, n); }
 static inline u32_vec u32_xor3(u32_vec a, u32_vec b, u32_vec c)
@@ -66,18 +68,6 @@ static inline void u32_mulhilo(u32_vec a, u32_vec m, u32_vec *hi, u32_vec *lo)
     u32_vec odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);
     *lo = _mm256_blend_epi32(even, _mm256_shuffle_epi32(odd, 0xB1), 0xAA);
     *hi = _mm256_blend_epi32(_mm256_shuffle_epi32(even, 0xB1), odd, 0xAA);
-}
-
-/* The four compare masks narrowed to bytes (packs keep 0 / -1) hold, per 128-bit half,
- * word k of block b at byte 4k + b; one pshufb puts byte 4b + k there instead. */
-static inline uint64_t keep_bits(const u32_vec c[4], u32_vec t)
-{
-    const u32_vec order = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15,
-                                           0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    u32_vec k01 = _mm256_packs_epi32(u32_lt(c[0], t), u32_lt(c[1], t));
-    u32_vec k23 = _mm256_packs_epi32(u32_lt(c[2], t), u32_lt(c[3], t));
-    u32_vec bytes = _mm256_shuffle_epi8(_mm256_packs_epi16(k01, k23), order);
-    return (uint32_t)_mm256_movemask_epi8(bytes);
 }
 
 /* 4 x 8 transpose: u_k holds blocks k and k + 4, one per 128-bit half. */
@@ -111,15 +101,20 @@ static inline f32_vec f32_sqrt(f32_vec a) { return _mm256_sqrt_ps(a); }
 static inline f32_vec f32_neg(f32_vec a) { return _mm256_xor_ps(a, _mm256_set1_ps(-0.0f)); }
 static inline f32_mask f32_gt(f32_vec a, f32_vec b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
 static inline f32_vec f32_select(f32_mask m, f32_vec a, f32_vec b) { return _mm256_blendv_ps(b, a, m); }
-static inline f32_vec f32_zero_unless(f32_mask m, f32_vec a) { return _mm256_and_ps(a, m); }
+static inline f32_vec f32_zero_unless(f32_mask m, f32_vec a)
+{
+    return _mm256_blendv_ps(_mm256_setzero_ps(), a, m);
+}
 static inline u32_vec f32_as_u32(f32_vec a) { return _mm256_castps_si256(a); }
 
-/* All-ones lanes where bit i + lane of `keep` is set. */
+/* Lanes whose sign bit is bit i + lane of `keep` (selects and blends read only the sign):
+ * one variable shift per 8 lanes, the 32-bit half of `keep` broadcast once for 4 vectors. */
 static inline f32_mask f32_keep_lanes(uint64_t keep, size_t i)
 {
-    const u32_vec select = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
-    u32_vec byte = _mm256_set1_epi32((int)((keep >> i) & 0xFF));
-    return _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(byte, select), select));
+    const int s = (int)(i & 31);
+    u32_vec half = _mm256_set1_epi32((int)(uint32_t)(keep >> (i & 32)));
+    u32_vec shift = _mm256_setr_epi32(31 - s, 30 - s, 29 - s, 28 - s, 27 - s, 26 - s, 25 - s, 24 - s);
+    return _mm256_castsi256_ps(_mm256_sllv_epi32(half, shift));
 }
 
 /* Both 16-bit halves convert exactly; their sum is the one rounding. */
@@ -170,13 +165,16 @@ static inline f64_vec f64_sqrt(f64_vec a) { return _mm256_sqrt_pd(a); }
 static inline f64_vec f64_neg(f64_vec a) { return _mm256_xor_pd(a, _mm256_set1_pd(-0.0)); }
 static inline f64_mask f64_gt(f64_vec a, f64_vec b) { return _mm256_cmp_pd(a, b, _CMP_GT_OQ); }
 static inline f64_vec f64_select(f64_mask m, f64_vec a, f64_vec b) { return _mm256_blendv_pd(b, a, m); }
-static inline f64_vec f64_zero_unless(f64_mask m, f64_vec a) { return _mm256_and_pd(a, m); }
+static inline f64_vec f64_zero_unless(f64_mask m, f64_vec a)
+{
+    return _mm256_blendv_pd(_mm256_setzero_pd(), a, m);
+}
 
 static inline f64_mask f64_keep_lanes(uint64_t keep, size_t i)
 {
-    const u32_vec select = _mm256_setr_epi64x(1, 2, 4, 8);
-    u32_vec nibble = _mm256_set1_epi64x((long long)((keep >> i) & 0xF));
-    return _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_and_si256(nibble, select), select));
+    const long long s = (long long)i;
+    u32_vec shift = _mm256_setr_epi64x(63 - s, 62 - s, 61 - s, 60 - s);
+    return _mm256_castsi256_pd(_mm256_sllv_epi64(_mm256_set1_epi64x((long long)keep), shift));
 }
 
 static inline f64_vec f64_from_u32(u32h_vec w)

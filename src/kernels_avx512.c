@@ -50,6 +50,8 @@ static inline u32_vec u32_iota(void)
 static inline u32_vec u32_add(u32_vec a, u32_vec b) { return _mm512_add_epi32(a, b); }
 static inline u32_vec u32_sub(u32_vec a, u32_vec b) { return _mm512_sub_epi32(a, b); }
 static inline u32_vec u32_and(u32_vec a, u32_vec b) { return _mm512_and_si512(a, b); }
+static inline u32_vec u32_or(u32_vec a, u32_vec b) { return _mm512_or_si512(a, b); }
+static inline u32_vec u32_andnot(u32_vec a, u32_vec b) { return _mm512_andnot_si512(a, b); }
 static inline u32_vec u32_shl(u32_vec a, int n) { return _mm512_slli_epi32(a, (unsigned)n); }
 static inline u32_vec u32_shr(u32_vec a, int n) { return _mm512_srli_epi32(a, (unsigned)n); }
 static inline u32_vec u32_xor3(u32_vec a, u32_vec b, u32_vec c)
@@ -69,14 +71,6 @@ static inline void u32_mulhilo(u32_vec a, u32_vec m, u32_vec *hi, u32_vec *lo)
     u32_vec odd = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
     *lo = _mm512_mask_shuffle_epi32(even, 0xAAAA, odd, _MM_PERM_CDAB);
     *hi = _mm512_mask_shuffle_epi32(odd, 0x5555, even, _MM_PERM_CDAB);
-}
-
-static inline uint64_t keep_bits(const u32_vec c[4], u32_vec t)
-{
-    uint64_t k0 = _mm512_cmplt_epu32_mask(c[0], t), k1 = _mm512_cmplt_epu32_mask(c[1], t);
-    uint64_t k2 = _mm512_cmplt_epu32_mask(c[2], t), k3 = _mm512_cmplt_epu32_mask(c[3], t);
-    return _pdep_u64(k0, 0x1111111111111111ull) | _pdep_u64(k1, 0x2222222222222222ull) |
-           _pdep_u64(k2, 0x4444444444444444ull) | _pdep_u64(k3, 0x8888888888888888ull);
 }
 
 /* 4 x 16 transpose: u_k holds blocks k, k+4, k+8, k+12, one per 128-bit lane. */

@@ -5,11 +5,10 @@
  *
  *   u32_vec, u32_lanes       one Philox block per 32-bit lane; philox_ways vectors of
  *                            blocks in flight, 16 % (u32_lanes * philox_ways) == 0
- *   u32_set1 u32_iota u32_add u32_sub u32_and u32_shl u32_shr u32_xor3
+ *   u32_set1 u32_iota u32_add u32_sub u32_and u32_or u32_shl u32_shr u32_xor3
+ *   u32_andnot(a, b)         ~a & b
  *   u32_lt(a, b)             all ones where a < b (unsigned), else 0
  *   u32_mulhilo(a, m, &hi, &lo)   the 64-bit products a * m split into words
- *   keep_bits(c, t)          bit 4b + k set iff c[k] of lane b < t: the 4 x lanes compare
- *                            masks in element order
  *   store_words(c, p)        word 4b + k of p = c[k] of lane b: the 4 x lanes transpose
  *   u32h_vec and u32h_*      unsigned words with as many lanes as f64_vec
  *   f32_vec f32_mask f32_lanes (= u32_lanes), f64_vec f64_mask f64_lanes, and for each:
@@ -33,13 +32,15 @@
 #define FD_V(op) FD_PASTE(FD_ESFX, op)             /* arithmetic wrappers: f32_mul */
 #define FD_W(op) FD_PASTE(FD_WSFX, op)             /* word wrappers: u32h_add */
 
-/* -- keep bits from Philox ----------------------------------------------------------------- */
+/* -- keep bits from Philox: stream v2, bit planes (DESIGN.md §2) --------------------------- */
 
 enum { GEN_PHILOX, GEN_KEEP_ALL, GEN_DROP_ALL };
 
 typedef struct {
     uint32_t rk0[FD_PHILOX_ROUNDS], rk1[FD_PHILOX_ROUNDS]; /* the key of each round */
-    uint32_t c2, c3, threshold;
+    uint32_t k0, k1, c2, c3;
+    uint32_t top, low; /* T = top * 2^24 + low */
+    int planes;        /* planes that can change a decision: 8, or fewer when low == 0 */
     int mode;
 } gen_state;
 
@@ -52,27 +53,35 @@ static inline void gen_init(gen_state *g, const fd_stream *s)
         k0 += FD_PHILOX_W0;
         k1 += FD_PHILOX_W1;
     }
+    g->k0 = s->k0;
+    g->k1 = s->k1;
     g->c2 = s->c2;
     g->c3 = s->c3;
-    g->threshold = (uint32_t)s->threshold;
     g->mode = s->threshold > 0xFFFFFFFFu ? GEN_KEEP_ALL
               : s->threshold == 0        ? GEN_DROP_ALL
                                          : GEN_PHILOX;
+    uint32_t t = (uint32_t)s->threshold;
+    g->top = t >> 24;
+    g->low = t & 0xFFFFFFu;
+    /* With low == 0 a tie is a drop, so a plane below T's lowest set top bit only splits
+     * ties further: planes 0 .. 7 - ctz(top) decide everything. */
+    g->planes = 8;
+    if (g->low == 0 && g->top != 0)
+        for (uint32_t v = g->top; (v & 1) == 0; v >>= 1)
+            g->planes--;
 }
 
-/* Philox on philox_ways * u32_lanes blocks from `block`, one per lane, the ways' rounds
- * interleaved so that independent multiplies hide each other's latency: lane b of way w
- * is block block + w * u32_lanes + b, and its word k ends in c[w][k]. */
-static inline void philox(const gen_state *g, uint64_t block, u32_vec c[philox_ways][4])
+/* Philox on philox_ways * u32_lanes blocks, one per lane: lane b of way w is the block
+ * at counter first + (w * u32_lanes + b) * stride, stride 1 (words in counter order) or
+ * 8 (one plane of consecutive groups).  The ways' rounds are interleaved so that
+ * independent multiplies hide each other's latency; word k of that block ends in c[w][k]. */
+enum { BLOCKS_IN_ORDER = 0, PLANE_OF_GROUPS = 3 }; /* log2 of the stride */
+
+/* The ten rounds on counters x (words 0, 1 set; 2, 3 are the stream), in place. */
+static inline void philox_rounds(const gen_state *g, u32_vec x[philox_ways][4])
 {
     const u32_vec m0 = u32_set1(FD_PHILOX_M0), m1 = u32_set1(FD_PHILOX_M1);
-    u32_vec x[philox_ways][4];
     for (int w = 0; w < philox_ways; w++) {
-        uint64_t first = block + (uint64_t)(w * u32_lanes);
-        const u32_vec first_lo = u32_set1((uint32_t)first);
-        x[w][0] = u32_add(first_lo, u32_iota());
-        /* a lane whose low word wrapped carries into the high word (u32_lt is -1 there) */
-        x[w][1] = u32_sub(u32_set1((uint32_t)(first >> 32)), u32_lt(x[w][0], first_lo));
         x[w][2] = u32_set1(g->c2);
         x[w][3] = u32_set1(g->c3);
     }
@@ -88,65 +97,182 @@ static inline void philox(const gen_state *g, uint64_t block, u32_vec c[philox_w
             x[w][3] = lo0;
         }
     }
+}
+
+static inline void philox(const gen_state *g, uint64_t first, int stride_log2,
+                          u32_vec c[philox_ways][4])
+{
+    const u32_vec lane = stride_log2 == PLANE_OF_GROUPS ? u32_shl(u32_iota(), PLANE_OF_GROUPS)
+                                                         : u32_iota();
+    u32_vec x[philox_ways][4];
+    for (int w = 0; w < philox_ways; w++) {
+        uint64_t way_first = first + ((uint64_t)(w * u32_lanes) << stride_log2);
+        const u32_vec first_lo = u32_set1((uint32_t)way_first);
+        x[w][0] = u32_add(first_lo, lane);
+        /* a lane whose low word wrapped carries into the high word (u32_lt is -1 there) */
+        x[w][1] = u32_sub(u32_set1((uint32_t)(way_first >> 32)), u32_lt(x[w][0], first_lo));
+    }
+    philox_rounds(g, x);
+    memcpy(c, x, sizeof x);
+}
+
+/* Philox on any philox_ways * u32_lanes counters: lane b of way w is the block at
+ * counter lo[w * u32_lanes + b] + 2^32 hi[...]. */
+static inline void philox_at(const gen_state *g, const uint32_t *lo, const uint32_t *hi,
+                             u32_vec c[philox_ways][4])
+{
+    u32_vec x[philox_ways][4];
+    for (int w = 0; w < philox_ways; w++) {
+        memcpy(&x[w][0], lo + w * u32_lanes, sizeof(u32_vec));
+        memcpy(&x[w][1], hi + w * u32_lanes, sizeof(u32_vec));
+    }
+    philox_rounds(g, x);
     memcpy(c, x, sizeof x);
 }
 
 #define FD_STEP (4 * u32_lanes)            /* words of one way */
 #define FD_BATCH (FD_STEP * philox_ways)    /* words per Philox call; divides FD_TILE */
+#define FD_GROUP 128                        /* elements per group: one block per plane */
+#define FD_GEN_GROUPS (u32_lanes * philox_ways) /* groups per generator batch, one a lane */
+#define FD_GEN_WORDS (4 * FD_GEN_GROUPS)    /* 32-bit keep words per generator batch */
 
-/* Keep bits of the 64 words of blocks block .. block+15, in word order. */
-static inline uint64_t gen_group(const gen_state *g, uint64_t block)
-{
-    if (g->mode != GEN_PHILOX)
-        return g->mode == GEN_KEEP_ALL ? ~(uint64_t)0 : 0;
-    const u32_vec threshold = u32_set1(g->threshold);
-    uint64_t keep = 0;
-    for (int h = 0; h < FD_TILE / FD_BATCH; h++) {
-        u32_vec c[philox_ways][4];
-        philox(g, block + (uint64_t)(h * philox_ways * u32_lanes), c);
-        for (int w = 0; w < philox_ways; w++)
-            keep |= keep_bits(c[w], threshold) << (FD_BATCH * h + FD_STEP * w);
-    }
-    return keep;
-}
-
-/* The 64 words of blocks block .. block+15 in word order. */
+/* The words of blocks block .. block + FD_TILE / 4 - 1 in word order. */
 static inline void gen_words(const gen_state *g, uint64_t block, uint32_t w[FD_TILE])
 {
     for (int h = 0; h < FD_TILE / FD_BATCH; h++) {
         u32_vec c[philox_ways][4];
-        philox(g, block + (uint64_t)(h * philox_ways * u32_lanes), c);
+        philox(g, block + (uint64_t)(h * philox_ways * u32_lanes), BLOCKS_IN_ORDER, c);
         for (int v = 0; v < philox_ways; v++)
             store_words(c[v], w + FD_BATCH * h + FD_STEP * v);
     }
 }
 
-/* Element i of a chunk has word j0 + i, which need not be block aligned, so a tile's
- * bits are the top of one group and the bottom of the next. */
-typedef struct {
-    gen_state g;
-    uint64_t block, current;
-    unsigned shift;
-} tile_walk;
-
-static inline void walk_init(tile_walk *w, const fd_stream *s, uint64_t j0)
+/* Tied elements (H_j == top) are decided by their low 24 bits: gathered from the words
+ * `tied` (bit b of word q: element j0 + 32 q + b), their low-bits blocks are computed a
+ * whole Philox call at a time. */
+static inline void decide_ties(const gen_state *g, uint64_t j0, const uint32_t *where,
+                               const uint32_t *lo, const uint32_t *hi, size_t count,
+                               uint32_t *keep)
 {
-    gen_init(&w->g, s);
-    w->block = j0 >> 2;
-    w->shift = (unsigned)(j0 & 3);
-    w->current = gen_group(&w->g, w->block);
+    u32_vec c[philox_ways][4];
+    uint32_t out[philox_ways][4][u32_lanes];
+    philox_at(g, lo, hi, c);
+    memcpy(out, c, sizeof out);
+    for (size_t k = 0; k < count; k++) {
+        uint32_t e = where[k], word = out[k / u32_lanes][(j0 + e) & 3][k % u32_lanes];
+        keep[e / 32] |= (uint32_t)((word >> 8) < g->low) << (e % 32);
+    }
 }
 
-/* Keep bits of the next tile; need_next says whether a tile follows this one. */
-static inline uint64_t walk_next(tile_walk *w, int need_next)
+static void resolve_ties(const gen_state *g, uint64_t j0, const uint32_t *tied, size_t words,
+                         uint32_t *keep)
 {
-    uint64_t next = 0;
-    w->block += 16;
-    if (w->shift != 0 || need_next)
-        next = gen_group(&w->g, w->block);
-    uint64_t keep = w->shift ? (w->current >> w->shift) | (next << (64 - w->shift)) : w->current;
-    w->current = next;
-    return keep;
+    enum { CALL = u32_lanes * philox_ways };
+    uint32_t where[CALL] = {0}, lo[CALL] = {0}, hi[CALL] = {0};
+    size_t count = 0;
+    for (size_t q = 0; q < words; q++) {
+        for (uint32_t t = tied[q]; t != 0; t &= t - 1) {
+            uint32_t e = (uint32_t)(32 * q + fd_lowest_bit(t));
+            uint64_t block = ((uint64_t)1 << 63) | ((j0 + e) >> 2);
+            where[count] = e;
+            lo[count] = (uint32_t)block;
+            hi[count] = (uint32_t)(block >> 32);
+            if (++count < CALL)
+                continue;
+            decide_ties(g, j0, where, lo, hi, count, keep);
+            count = 0;
+        }
+    }
+    if (count > 0)
+        decide_ties(g, j0, where, lo, hi, count, keep);
+}
+
+/* The keep words of groups first .. first + FD_GEN_GROUPS - 1: bit b of keep[q] is element
+ * 32 q + b of the batch.  Each lane compares one group's 128 top bytes with T's, bit
+ * sliced, most significant plane first: `lt` holds the lanes already below, `eq` those
+ * still equal.  Ties are resolved in the first need_words words only. */
+static void gen_batch(const gen_state *g, uint64_t first, uint32_t keep[FD_GEN_WORDS],
+                      size_t need_words)
+{
+    if (g->mode != GEN_PHILOX) {
+        memset(keep, g->mode == GEN_KEEP_ALL ? 0xFF : 0, FD_GEN_WORDS * sizeof(uint32_t));
+        return;
+    }
+    /* All planes first, then the compare: Philox alone holds the registers while it runs. */
+    u32_vec p[8][philox_ways][4];
+    for (int i = 0; i < g->planes; i++)
+        philox(g, (first << 3) | (uint64_t)i, PLANE_OF_GROUPS, p[i]);
+    u32_vec lt[philox_ways][4], eq[philox_ways][4];
+    for (int w = 0; w < philox_ways; w++)
+        for (int k = 0; k < 4; k++) {
+            u32_vec below = u32_set1(0), equal = u32_set1(0xFFFFFFFFu);
+            for (int i = 0; i < g->planes; i++) {
+                if ((g->top >> (7 - i)) & 1) {
+                    below = u32_or(below, u32_andnot(p[i][w][k], equal));
+                    equal = u32_and(equal, p[i][w][k]);
+                } else {
+                    equal = u32_andnot(p[i][w][k], equal);
+                }
+            }
+            lt[w][k] = below;
+            eq[w][k] = equal;
+        }
+    for (int w = 0; w < philox_ways; w++)
+        store_words(lt[w], keep + FD_STEP * w);
+    if (g->low == 0)
+        return;
+    uint32_t tied[FD_GEN_WORDS];
+    for (int w = 0; w < philox_ways; w++)
+        store_words(eq[w], tied + FD_STEP * w);
+    resolve_ties(g, first * FD_GROUP, tied, need_words, keep);
+}
+
+/* Element i of a chunk is element j0 + i of the stream, anywhere in a group: the keep
+ * words of whole batches are generated ahead and read 64 bits at a time from any bit. */
+typedef struct {
+    gen_state g;
+    uint64_t group, end_group; /* the next group to generate; one past the chunk's last */
+    size_t pos, filled;        /* bit of the next tile in words; bits generated */
+    uint32_t words[FD_GEN_WORDS + 6];
+} tile_walk;
+
+static inline void walk_refill(tile_walk *w)
+{
+    size_t first = w->pos >> 5, left = (w->filled >> 5) - first; /* left <= 3 words */
+    memmove(w->words, w->words + first, left * sizeof(uint32_t));
+    w->pos &= 31;
+    uint64_t groups = w->end_group - w->group;
+    size_t need = 4 * (size_t)(groups < FD_GEN_GROUPS ? groups : FD_GEN_GROUPS);
+    gen_batch(&w->g, w->group, w->words + left, need);
+    w->group += FD_GEN_GROUPS;
+    w->filled = 32 * (left + need);
+}
+
+/* n >= 1 elements from stream element j0 (j0 + n <= 2^64). */
+static inline void walk_init(tile_walk *w, const fd_stream *s, uint64_t j0, size_t n)
+{
+    gen_init(&w->g, s);
+    memset(w->words, 0, sizeof w->words);
+    w->group = j0 / FD_GROUP;
+    w->end_group = (j0 + (n - 1)) / FD_GROUP + 1;
+    w->pos = 0;
+    w->filled = 0;
+    walk_refill(w);
+    w->pos = (size_t)(j0 % FD_GROUP);
+}
+
+/* Keep bits of the next m <= 64 elements (bits above m are not defined). */
+static inline uint64_t walk_next(tile_walk *w, size_t m)
+{
+    if (w->filled - w->pos < m)
+        walk_refill(w);
+    size_t q = w->pos >> 5;
+    unsigned s = (unsigned)(w->pos & 31);
+    uint64_t v = (uint64_t)w->words[q] | (uint64_t)w->words[q + 1] << 32;
+    if (s != 0)
+        v = (v >> s) | (uint64_t)w->words[q + 2] << (64 - s);
+    w->pos += m;
+    return v;
 }
 
 static inline void store_tile_bits(uint8_t *p, uint64_t keep, size_t m)
@@ -170,11 +296,13 @@ static inline uint64_t load_tile_bits(const uint8_t *p, size_t m)
 
 static void sample(uint8_t *bits, size_t n, uint64_t j0, const fd_stream *st)
 {
+    if (n == 0)
+        return;
     tile_walk w;
-    walk_init(&w, st, j0);
+    walk_init(&w, st, j0, n);
     for (size_t i = 0; i < n; i += FD_TILE) {
         size_t m = n - i < FD_TILE ? n - i : FD_TILE;
-        store_tile_bits(bits + i / 8, walk_next(&w, i + FD_TILE < n), m);
+        store_tile_bits(bits + i / 8, walk_next(&w, m), m);
     }
 }
 
@@ -200,7 +328,7 @@ static inline void eps_block_f32(const gen_state *g, uint64_t block, float sigma
     const f32_vec s = f32_set1(sigma);
     for (int h = 0; h < FD_TILE / FD_BATCH; h++) {
         u32_vec c[philox_ways][4];
-        philox(g, block + (uint64_t)(h * philox_ways * u32_lanes), c);
+        philox(g, block + (uint64_t)(h * philox_ways * u32_lanes), BLOCKS_IN_ORDER, c);
         for (int v = 0; v < philox_ways; v++) {
             u32_vec e[4];
             f32_vec z[4];

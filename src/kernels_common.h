@@ -74,6 +74,19 @@ static inline uint64_t fd_little_endian64(uint64_t v)
 #endif
 }
 
+/* Index of the lowest set bit of v != 0. */
+static inline unsigned fd_lowest_bit(uint32_t v)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return (unsigned)__builtin_ctz(v);
+#else
+    unsigned b = 0;
+    while (!((v >> b) & 1))
+        b++;
+    return b;
+#endif
+}
+
 static inline uint64_t fd_low_bits(size_t m)
 {
     return m >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << m) - 1);

@@ -41,6 +41,8 @@ static inline u32_vec u32_iota(void) { return (u32_vec){0, 1, 2, 3}; }
 static inline u32_vec u32_add(u32_vec a, u32_vec b) { return vaddq_u32(a, b); }
 static inline u32_vec u32_sub(u32_vec a, u32_vec b) { return vsubq_u32(a, b); }
 static inline u32_vec u32_and(u32_vec a, u32_vec b) { return vandq_u32(a, b); }
+static inline u32_vec u32_or(u32_vec a, u32_vec b) { return vorrq_u32(a, b); }
+static inline u32_vec u32_andnot(u32_vec a, u32_vec b) { return vbicq_u32(b, a); }
 /* shift counts are immediates in NEON: macros keep them constant expressions at any -O */
 #define u32_shl(a, n) vshlq_n_u32((a), (n))
 #define u32_shr(a, n) vshrq_n_u32((a), (n))
@@ -57,18 +59,6 @@ static inline void u32_mulhilo(u32_vec a, u32_vec m, u32_vec *hi, u32_vec *lo)
     u32_vec p23 = vreinterpretq_u32_u64(vmull_high_laneq_u32(a, m, 0));
     *lo = vuzp1q_u32(p01, p23);
     *hi = vuzp2q_u32(p01, p23);
-}
-
-/* Bit 4b + k = (c[k] of lane b < t).  Shift-right-insert stacks the masks of words 3..0
- * into bits 31..28 of each lane, so lane b holds its block's nibble; USHL moves it to
- * bits 4b..4b+3 and the lanes' sum is the 16 keep bits. */
-static inline uint64_t keep_bits(const u32_vec c[4], u32_vec t)
-{
-    const int32x4_t place = {0, 4, 8, 12};
-    u32_vec stack = vsriq_n_u32(vcltq_u32(c[3], t), vcltq_u32(c[2], t), 1);
-    stack = vsriq_n_u32(stack, vcltq_u32(c[1], t), 2);
-    stack = vsriq_n_u32(stack, vcltq_u32(c[0], t), 3);
-    return vaddvq_u32(vshlq_u32(vshrq_n_u32(stack, 28), place));
 }
 
 /* ST4 interleaves the four registers: word 4b + k of p = c[k] of lane b. */

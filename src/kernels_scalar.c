@@ -9,9 +9,9 @@
 typedef uint32_t u32_vec;
 typedef uint32_t u32h_vec;
 typedef float f32_vec;
-typedef int f32_mask;
+typedef uint32_t f32_mask; /* all ones or 0: selects are bitwise, never branches */
 typedef double f64_vec;
-typedef int f64_mask;
+typedef uint64_t f64_mask;
 enum { u32_lanes = 1, f32_lanes = 1, f64_lanes = 1, philox_ways = 1 };
 
 /* -- 32-bit words ------------------------------------------------------------------------ */
@@ -20,6 +20,8 @@ static inline u32_vec u32_iota(void) { return 0; }
 static inline u32_vec u32_add(u32_vec a, u32_vec b) { return a + b; }
 static inline u32_vec u32_sub(u32_vec a, u32_vec b) { return a - b; }
 static inline u32_vec u32_and(u32_vec a, u32_vec b) { return a & b; }
+static inline u32_vec u32_or(u32_vec a, u32_vec b) { return a | b; }
+static inline u32_vec u32_andnot(u32_vec a, u32_vec b) { return ~a & b; }
 static inline u32_vec u32_shl(u32_vec a, int n) { return a << n; }
 static inline u32_vec u32_shr(u32_vec a, int n) { return a >> n; }
 static inline u32_vec u32_xor3(u32_vec a, u32_vec b, u32_vec c) { return a ^ b ^ c; }
@@ -30,12 +32,6 @@ static inline void u32_mulhilo(u32_vec a, u32_vec m, u32_vec *hi, u32_vec *lo)
     uint64_t p = (uint64_t)a * m;
     *hi = (uint32_t)(p >> 32);
     *lo = (uint32_t)p;
-}
-
-static inline uint64_t keep_bits(const u32_vec c[4], u32_vec t)
-{
-    return (uint64_t)(c[0] < t) | (uint64_t)(c[1] < t) << 1 | (uint64_t)(c[2] < t) << 2 |
-           (uint64_t)(c[3] < t) << 3;
 }
 
 static inline void store_words(const u32_vec c[4], void *p) { memcpy(p, c, 4 * sizeof(u32_vec)); }
@@ -56,10 +52,13 @@ static inline f32_vec f32_mul(f32_vec a, f32_vec b) { return a * b; }
 static inline f32_vec f32_div(f32_vec a, f32_vec b) { return a / b; }
 static inline f32_vec f32_sqrt(f32_vec a) { return sqrtf(a); }
 static inline f32_vec f32_neg(f32_vec a) { return -a; }
-static inline f32_mask f32_gt(f32_vec a, f32_vec b) { return a > b; }
-static inline f32_vec f32_select(f32_mask m, f32_vec a, f32_vec b) { return m ? a : b; }
-static inline f32_vec f32_zero_unless(f32_mask m, f32_vec a) { return m ? a : 0.0f; }
-static inline f32_mask f32_keep_lanes(uint64_t keep, size_t i) { return (int)((keep >> i) & 1); }
+static inline f32_mask f32_gt(f32_vec a, f32_vec b) { return 0u - (uint32_t)(a > b); }
+static inline f32_vec f32_select(f32_mask m, f32_vec a, f32_vec b)
+{
+    return fd_from_bits_f((fd_to_bits_f(a) & m) | (fd_to_bits_f(b) & ~m));
+}
+static inline f32_vec f32_zero_unless(f32_mask m, f32_vec a) { return fd_from_bits_f(fd_to_bits_f(a) & m); }
+static inline f32_mask f32_keep_lanes(uint64_t keep, size_t i) { return 0u - (uint32_t)((keep >> i) & 1); }
 static inline f32_vec f32_from_u32(u32_vec w) { return (float)w; }
 static inline f32_vec f32_from_i32(u32_vec w) { return (float)(int32_t)w; }
 static inline u32_vec f32_as_u32(f32_vec a) { return fd_to_bits_f(a); }
@@ -82,10 +81,13 @@ static inline f64_vec f64_mul(f64_vec a, f64_vec b) { return a * b; }
 static inline f64_vec f64_div(f64_vec a, f64_vec b) { return a / b; }
 static inline f64_vec f64_sqrt(f64_vec a) { return sqrt(a); }
 static inline f64_vec f64_neg(f64_vec a) { return -a; }
-static inline f64_mask f64_gt(f64_vec a, f64_vec b) { return a > b; }
-static inline f64_vec f64_select(f64_mask m, f64_vec a, f64_vec b) { return m ? a : b; }
-static inline f64_vec f64_zero_unless(f64_mask m, f64_vec a) { return m ? a : 0.0; }
-static inline f64_mask f64_keep_lanes(uint64_t keep, size_t i) { return (int)((keep >> i) & 1); }
+static inline f64_mask f64_gt(f64_vec a, f64_vec b) { return 0u - (uint64_t)(a > b); }
+static inline f64_vec f64_select(f64_mask m, f64_vec a, f64_vec b)
+{
+    return fd_from_bits((fd_to_bits(a) & m) | (fd_to_bits(b) & ~m));
+}
+static inline f64_vec f64_zero_unless(f64_mask m, f64_vec a) { return fd_from_bits(fd_to_bits(a) & m); }
+static inline f64_mask f64_keep_lanes(uint64_t keep, size_t i) { return 0u - ((keep >> i) & 1); }
 static inline f64_vec f64_from_u32(u32h_vec w) { return (double)w; }
 static inline f64_vec f64_from_i32(u32h_vec w) { return (double)(int32_t)w; }
 

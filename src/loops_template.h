@@ -84,11 +84,13 @@ static inline void FD_NAME(op_tile)(const FD_T *x, FD_T *y, uint64_t keep, size_
 static inline void FD_NAME(masked_pass)(const FD_T *x, FD_T *y, uint8_t *bits, size_t n,
                                         uint64_t j0, const fd_stream *st, const OP *op)
 {
+    if (n == 0)
+        return;
     tile_walk w;
-    walk_init(&w, st, j0);
+    walk_init(&w, st, j0, n);
     for (size_t i = 0; i < n; i += FD_TILE) {
         size_t m = n - i < FD_TILE ? n - i : FD_TILE;
-        uint64_t keep = walk_next(&w, i + FD_TILE < n);
+        uint64_t keep = walk_next(&w, m);
         FD_NAME(op_tile)(x + i, y + i, keep, m, op);
         if (bits)
             store_tile_bits(bits + i / 8, keep, m);

@@ -117,6 +117,28 @@ def main(path):
                 sigma = math.sqrt((1.0 - gkp) / gkp)
                 w.record("gauss", np.dtype(dtype), n, offset, seed, stream,
                          params=(0, 0, 0, sigma), arrays=[x, g])
+    # The mask stream's two shortcuts (DESIGN.md §2.1): thresholds whose low 24 bits are 0
+    # need fewer than 8 planes; the others resolve ties of the top byte by the low bits.
+    skipping = ties = 0
+    for kp in (0.5, 0.25, 0.75, 0.125, 3 / 16, 5 / 32, 9 / 64, 129 / 256, 0.5 + 2**-32, 0.2):
+        t = threshold_of(kp)
+        for n, offset in ((1, 0), (127, 1), (129, 127), (1000, 64), (4099, 2**40 + 3),
+                          (100003, 5), (300, U64 - 300)):
+            salt += 1
+            seed, stream = (0x9E3779B97F4A7C15 * salt) % U64, salt
+            x = data(n, np.float32, salt)
+            y, mask = reference.dropout(x, keep_prob=kp, seed=seed, stream=stream,
+                                        offset=offset, return_mask=True)
+            w.record("forward", np.dtype(np.float32), n, offset, seed, stream, t,
+                     (mask.scale, 0, 0, 0), arrays=[x, y, mask.bits])
+            w.record("sample", None, n, offset, seed, stream, t, arrays=[mask.bits])
+            if t & 0xFFFFFF:
+                ties += int(np.count_nonzero(
+                    reference.top_bytes(seed, stream, offset, n) == t >> 24))
+            else:
+                skipping += 1
+    print(f"cross_check: mask stream: {skipping} cases skip planes, {ties} tied elements "
+          f"decided by their low bits")
     # Broadcast masks over a noise shape (DESIGN.md §7.1), in the kernels' merged geometry.
     for shape, noise in [((5, 17), (1, 17)), ((9, 13), (9, 1)), ((3, 7, 11), (3, 1, 11)),
                          ((1, 1), (1, 1)), ((4, 65), (1, 65))]:

@@ -14,7 +14,11 @@ over rounds and every ratio divides two medians of the same run.  The report has
 - small calls: a 1024-element float32 call of every public function over ``np.multiply``
   on the same array (the fixed cost of a call);
 - SIMD levels: forward float32 with mask bits at every level this machine can run, at
-  2^16 (in cache) and 2^24 (streaming) elements by default, over np.multiply and the floor.
+  2^16 (in cache) and 2^24 (streaming) elements by default, over np.multiply and the floor;
+- the mask stream: at every level, on 1 thread and the largest thread count, forward
+  float32 with bits and the backward that regenerates the mask at rates 0.2 (8 bit planes
+  and ties) and 0.5 (one plane), and `sample_mask` at rate 0.5, over the floor at the same
+  thread count, at 2^17 (in cache) and 2^24 (streaming) elements by default.
 
 torch and jax are optional peers, imported only when installed and timed on float32;
 matplotlib (``--plot``) is optional too.  Pass/miss verdicts against the project's targets
@@ -44,6 +48,14 @@ DEFAULT_SIZES = "10,16,20,24"
 QUICK_SIZES = "10,16,20"
 DEFAULT_LEVEL_SIZES = "16,24"
 QUICK_LEVEL_SIZES = "16,20"
+DEFAULT_STREAM_SIZES = "17,24"
+QUICK_STREAM_SIZES = "17,20"
+#: Rates of the mask-stream table: 0.2 needs all 8 bit planes and resolves ties, 0.5 one plane.
+STREAM_RATES = (0.2, 0.5)
+#: (key, what) of the mask-stream table's cells; sample_mask at rate 0.5 only.
+STREAM_OPS = (("forward", "dropout forward f32, bits written"),
+              ("backward_regen", "dropout_backward regenerating the mask"),
+              ("sample_mask", "sample_mask"))
 DEFAULT_ROUNDS = 7
 MAX_EXPONENT = 28
 EXPONENT_LIMIT = 40          # a bare number up to this is an exponent of 2, above it a size
@@ -156,6 +168,9 @@ def add_arguments(parser):
     parser.add_argument("--level-sizes", type=_option(parse_sizes), default=None,
                         help=f"sizes of the SIMD-level table, as --sizes "
                              f"(default {DEFAULT_LEVEL_SIZES})")
+    parser.add_argument("--stream-sizes", type=_option(parse_sizes), default=None,
+                        help=f"sizes of the mask-stream table, as --sizes "
+                             f"(default {DEFAULT_STREAM_SIZES})")
     parser.add_argument("--rounds", type=_option(parse_rounds), default=DEFAULT_ROUNDS,
                         help=f"interleaved timed rounds; the median is reported "
                              f"(default {DEFAULT_ROUNDS})")
@@ -346,6 +361,51 @@ def time_group(group, rounds, peers, default):
             "results": results}
 
 
+def stream_cases(size, threads, levels, rounds):
+    """The mask-stream cells at one size and thread count, timed together with the floor."""
+    x = np.random.default_rng(SEED).standard_normal(size, dtype=np.float32)
+    y = np.zeros_like(x)
+    calls, settings, cells = {FLOOR: lambda: _kernels.times_two(x, y, threads)}, {}, []
+    settings[FLOOR] = levels[-1]
+    for level in levels:
+        for rate in STREAM_RATES:
+            ops = {"forward": lambda r=rate: fastdrop.dropout(x, r, seed=SEED, out=y,
+                                                              return_mask=True),
+                   "backward_regen": lambda r=rate: fastdrop.dropout_backward(
+                       x, rate=r, seed=SEED, out=y)}
+            if rate == 0.5:
+                ops["sample_mask"] = lambda r=rate: fastdrop.sample_mask(size, r, seed=SEED)
+            for op, call in ops.items():
+                label = f"{op} {rate} [{level}]"
+                calls[label], settings[label] = call, level
+                cells.append({"size": size, "threads": threads, "level": level, "rate": rate,
+                              "op": op, "label": label})
+
+    def before(label):
+        config.set_num_threads(threads)
+        config.set_simd_level(settings[label])
+
+    times = interleaved_times(calls, rounds, warmup=1, before=before)
+    floor = statistics.median(times[FLOOR])
+    for cell in cells:
+        cell["seconds"] = statistics.median(times.pop(cell["label"]))
+        cell["x_floor"] = cell["seconds"] / floor
+        cell["floor_seconds"] = floor
+    return cells
+
+
+def mask_stream(options, levels, progress=None):
+    """Every mask-stream cell: each (size, thread count) timed as one interleaved group."""
+    cells = []
+    for size in options.stream_sizes:
+        for threads in sorted({1, max(options.threads)}):
+            if progress is not None:
+                print(f"fastdrop bench: mask stream, n = {format_size(size)}, {threads} "
+                      f"thread(s) ...", file=progress, flush=True)
+            cells += stream_cases(size, threads, levels, options.rounds)
+    return cells
+
+
 # -- the report -------------------------------------------------------------------------------
 
 def _index(groups):
@@ -399,19 +459,21 @@ def benchmark(options, progress=None):
                 print(f"fastdrop bench: {g.name}, {len(g.cases)} implementations ...",
                       file=progress, flush=True)
             timed.append(time_group(g, options.rounds, peers, default))
+        stream = mask_stream(options, levels, progress)
     meta = {"fastdrop": fastdrop.__version__, "numpy": np.__version__,
             "python": platform.python_version(), "machine": platform.machine(),
             "cpu_count": os.cpu_count(), "simd_level": level, "cpu_simd_levels": levels,
             "threads": options.threads, "default_threads": config.get_num_threads(),
             "level_threads": max(options.threads), "rounds": options.rounds,
             "sizes": options.sizes, "level_sizes": options.level_sizes,
+            "stream_sizes": options.stream_sizes,
             "dtypes": list(options.dtypes), "seed": SEED, "rate": RATE,
             "peers": {name: version for name, (version, _) in peers.items()},
             "command": command(options),
             "started": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
             "wall_seconds": round(time.time() - started, 3)}
     return {"meta": meta, "groups": timed, "ratios": headline_ratios(timed, meta),
-            "simd_levels": simd_levels(timed, meta)}
+            "simd_levels": simd_levels(timed, meta), "mask_stream": stream}
 
 
 def format_size(n):
@@ -437,6 +499,7 @@ def command(options):
              "--dtype", "both" if len(options.dtypes) == 2 else options.dtypes[0],
              "--threads", ",".join(map(str, options.threads)),
              "--level-sizes", ",".join(map(_size_token, options.level_sizes)),
+             "--stream-sizes", ",".join(map(_size_token, options.stream_sizes)),
              "--rounds", str(options.rounds)]
     return " ".join(parts + ([] if options.peers else ["--no-peers"]))
 
@@ -482,6 +545,18 @@ def tables(report):
                     f"({cells[size, level]['x_multiply']:.2f}, "
                     f"{_format_ratio(cells[size, level]['x_floor'])})"
                     for level in meta["cpu_simd_levels"]] for size in meta["level_sizes"]]))
+    stream = {(c["size"], c["threads"], c["level"], c["op"], c["rate"]): c
+              for c in report["mask_stream"]}
+    columns = [(op, rate) for op, _ in STREAM_OPS for rate in STREAM_RATES
+               if any(key[3:] == (op, rate) for key in stream)]
+    rows = sorted({key[:3] for key in stream},
+                  key=lambda k: (k[0], k[1], meta["cpu_simd_levels"].index(k[2])))
+    out.append(("Mask stream: time over the floor at the same thread count (forward f32 "
+                "with bits, backward regenerating the mask, sample_mask)",
+                ["n", "threads", "level", *(f"{op} {rate}" for op, rate in columns)],
+                [[format_size(size), str(threads), level] + [
+                    _format_ratio(stream[size, threads, level, op, rate]["x_floor"])
+                    for op, rate in columns] for size, threads, level in rows]))
     return out
 
 
@@ -557,6 +632,8 @@ class Options:
         self.sizes = args.sizes or parse_sizes(QUICK_SIZES if quick else DEFAULT_SIZES)
         self.level_sizes = args.level_sizes or parse_sizes(
             QUICK_LEVEL_SIZES if quick else DEFAULT_LEVEL_SIZES)
+        self.stream_sizes = args.stream_sizes or parse_sizes(
+            QUICK_STREAM_SIZES if quick else DEFAULT_STREAM_SIZES)
         self.dtypes = DTYPES if args.dtype == "both" else (args.dtype,)
         self.threads = args.threads or sorted({1, config.get_num_threads()})
         self.rounds = args.rounds

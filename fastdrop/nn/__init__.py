@@ -8,7 +8,7 @@ weights for inference.  `save` and `load` write and read checkpoints (`fastdrop.
 describes the format), which ``fit(..., checkpoint=path, resume=path)`` also uses.  ``import fastdrop`` does not load this package.
 """
 from .activations import Activation, ReLU, Sigmoid, Tanh
-from .checkpoint import Checkpoint, load, save
+from .checkpoint import Checkpoint, MaskStreamWarning, load, save
 from .base import INITS, Layer, NoiseSource, Parameter, init_weights
 from .dense import AffineLayer, Dense
 from .dropout import MODES, STORES, Dropout, DropoutDense
@@ -36,5 +36,5 @@ __all__ = [
     "SoftmaxCrossEntropy", "Optimizer", "SGD", "Adam", "StepLR", "ExponentialLR",
     "apply_max_norm", "fit", "evaluate", "History", "scale_weights",
     # checkpoints
-    "save", "load", "Checkpoint",
+    "save", "load", "Checkpoint", "MaskStreamWarning",
 ]

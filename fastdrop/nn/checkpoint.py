@@ -13,6 +13,10 @@ code.  Members:
 The manifest is an object with the keys
 
 - ``format`` (``"fastdrop.nn.checkpoint"``) and ``version`` (``1``);
+- ``mask_stream``: the mask stream the noise layers draw (``fastdrop.MASK_STREAM_VERSION``,
+  DESIGN.md §2.1).  Checkpoints of fastdrop 0.2 have no such key: they drew mask stream 1,
+  and load with one `MaskStreamWarning`, since the masks drawn after resuming follow the
+  current stream (the weights, optimizer state and steps load exactly as saved);
 - ``model``: ``{"type": "Sequential", "thin_per_batch": bool, "layers": [...]}``, each layer
   ``{"type": class name, "config": constructor arguments, "parameters": [names]}`` plus,
   for layers that draw noise, ``"noise": {"seed": int, "step": int}`` (the seed and the
@@ -52,8 +56,11 @@ import tempfile
 import zipfile
 import zlib
 
+import warnings
+
 import numpy as np
 
+from .._kernels import MASK_STREAM_VERSION
 from ._checks import is_flag, is_int, is_real
 from .activations import ReLU, Sigmoid, Tanh
 from .base import NoiseSource
@@ -67,6 +74,13 @@ from .variants import (AlphaDropout, ChannelDropout, DropConnectDense, Dropout1d
 
 FORMAT = "fastdrop.nn.checkpoint"
 VERSION = 1
+#: The mask stream of a checkpoint without the ``mask_stream`` key (fastdrop 0.2).
+LEGACY_MASK_STREAM = 1
+
+
+class MaskStreamWarning(UserWarning):
+    """A checkpoint was written under another mask stream than the one this fastdrop draws:
+    it loads exactly, but the masks drawn after resuming follow the current stream."""
 
 #: The layer types a checkpoint can hold, by the name the manifest uses.
 LAYER_TYPES = {cls.__name__: cls for cls in (
@@ -149,6 +163,7 @@ def write_checkpoint(path, model, optimizer=None, training=None):
     manifest = {
         "format": FORMAT,
         "version": VERSION,
+        "mask_stream": MASK_STREAM_VERSION,
         "model": {"type": "Sequential", "thin_per_batch": bool(model.thin_per_batch),
                   "layers": layers},
         "arrays": {name: {"shape": list(a.shape), "dtype": a.dtype.str} for name, a in arrays.items()},
@@ -273,6 +288,12 @@ def read_checkpoint(path):
                              f"manifest says {spec['dtype']} {tuple(spec['shape'])}")
     if manifest.get("sha256") != _digest(manifest, arrays):
         raise ValueError(f"{path!r}: checksum mismatch, the checkpoint is corrupt")
+    stream = manifest.get("mask_stream", LEGACY_MASK_STREAM)
+    if stream != MASK_STREAM_VERSION:
+        warnings.warn(f"{path!r} was written under mask stream {stream} (fastdrop 0.2); it loads "
+                      f"as saved, but the masks drawn after resuming follow mask stream "
+                      f"{MASK_STREAM_VERSION}, so they differ from those the original run "
+                      f"would have drawn", MaskStreamWarning, stacklevel=3)
     return manifest, arrays
 
 
@@ -282,6 +303,10 @@ def _check_header(manifest):
     version = manifest.get("version")
     if version != VERSION:
         raise ValueError(f"format version {version!r}; this fastdrop reads version {VERSION}")
+    stream = manifest.get("mask_stream", LEGACY_MASK_STREAM)
+    if type(stream) is not int or not LEGACY_MASK_STREAM <= stream <= MASK_STREAM_VERSION:
+        raise ValueError(f"mask stream {stream!r}; this fastdrop knows mask streams "
+                         f"{LEGACY_MASK_STREAM} to {MASK_STREAM_VERSION}")
     for key in ("model", "arrays", "optimizer", "training", "sha256"):
         if key not in manifest:
             raise ValueError(f"the manifest lacks {key!r}")

@@ -19,7 +19,8 @@ from fastdrop import config
 from fastdrop.cli import main
 from fastdrop.cli.bench import SMALL_CALLS, Arrays, kernel_calls, parse_sizes
 
-TINY = ["--sizes", "6,8", "--level-sizes", "7", "--rounds", "1", "--no-peers", "--no-progress"]
+TINY = ["--sizes", "6,8", "--level-sizes", "7", "--stream-sizes", "9", "--rounds", "1",
+        "--no-peers", "--no-progress"]
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 LEVELS = list(config.available_simd_levels())
 SMALL_CALL_TEXTS = [kernel_calls(Arrays("float32", 8))[impl][0] for impl in SMALL_CALLS]
@@ -78,17 +79,24 @@ def test_run_prints_every_part_of_the_report(tiny_run):
     simd = lines.index(next(line for line in lines if line.startswith("SIMD levels:")))
     assert lines[simd + 1].split() == ["n", *LEVELS]
     assert lines[simd + 2].split()[0] == "2^7"
+    stream = lines.index(next(line for line in lines if line.startswith("Mask stream:")))
+    assert lines[stream + 1].split() == ["n", "threads", "level", "forward", "0.2", "forward",
+                                         "0.5", "backward_regen", "0.2", "backward_regen",
+                                         "0.5", "sample_mask", "0.5"]
+    assert [line.split()[:3] for line in lines[stream + 2:stream + 2 + 2 * len(LEVELS)]] == [
+        ["2^9", str(t), level] for t in (1, 2) for level in LEVELS]
     assert "command: fastdrop bench --sizes 6,8 --dtype both --threads 1,2 --level-sizes 7 " \
-           "--rounds 1 --no-peers" in text
+           "--stream-sizes 9 --rounds 1 --no-peers" in text
 
 
 def test_json_holds_every_timing_and_ratio(tiny_run):
     _, text, files = tiny_run
     assert f"wrote {files['json']}" in text
     report = json.loads(files["json"].read_text(encoding="utf-8"))
-    assert set(report) == {"meta", "groups", "ratios", "simd_levels"}
+    assert set(report) == {"meta", "groups", "ratios", "simd_levels", "mask_stream"}
     meta = report["meta"]
     assert meta["sizes"] == [64, 256] and meta["level_sizes"] == [128]
+    assert meta["stream_sizes"] == [512]
     assert meta["threads"] == [1, 2] and meta["rounds"] == 1 and meta["peers"] == {}
     assert meta["cpu_simd_levels"] == LEVELS and meta["simd_level"] == fastdrop.simd_level()
     assert meta["command"] in text
@@ -118,6 +126,16 @@ def test_json_holds_every_timing_and_ratio(tiny_run):
     assert all(row["x_floor"] > 0 for row in report["simd_levels"])
     assert [(row["size"], row["level"], row["threads"]) for row in report["simd_levels"]] == [
         (128, level, 2) for level in LEVELS]
+    # the mask stream: every level at 1 and 2 threads, forward and backward at both rates,
+    # sample_mask at 0.5, each over the floor of its own group
+    cells = {(c["threads"], c["level"], c["op"], c["rate"]): c for c in report["mask_stream"]}
+    assert set(cells) == {(t, level, op, rate) for t in (1, 2) for level in LEVELS
+                          for op, rate in [("forward", 0.2), ("forward", 0.5),
+                                           ("backward_regen", 0.2), ("backward_regen", 0.5),
+                                           ("sample_mask", 0.5)]}
+    for cell in cells.values():
+        assert cell["size"] == 512 and cell["seconds"] > 0
+        assert cell["x_floor"] == cell["seconds"] / cell["floor_seconds"]
 
 
 def test_markdown_has_the_report_tables(tiny_run):

@@ -1,5 +1,6 @@
 """The reference against DESIGN.md §2: the upstream known-answer vectors, then the
-mapping of (seed, stream, offset, index) onto Philox counters and keys, element by element."""
+mapping of (seed, stream, offset, index) onto Philox counters and keys, element by element:
+the word stream of the Gaussian noise and the bit planes of the mask stream."""
 import math
 
 import numpy as np
@@ -53,14 +54,42 @@ def test_random_words_follow_the_counter_layout(offset):
     assert [int(w) for w in words] == expected
 
 
-@pytest.mark.parametrize("keep_prob", [0.0, 1e-9, 0.1, 0.5, 0.75, 1 - 1e-9, 1.0])
-def test_reference_keeps_exactly_the_words_below_the_threshold(keep_prob):
-    seed, stream, offset, size = 99, 3, 6, 4000
+def draw_of_element(seed, stream, j):
+    """DESIGN.md §2.1, literally, through the C Philox block function: U_j = H_j << 24 | R_j."""
+    key = (seed & 0xFFFFFFFF, seed >> 32)
+    group, lane = j >> 7, j & 127
+    top = 0
+    for plane in range(8):
+        counter = (group << 3) | plane
+        words = _kernels.philox_block((counter & 0xFFFFFFFF, counter >> 32,
+                                       stream & 0xFFFFFFFF, stream >> 32), key)
+        top |= ((words[lane >> 5] >> (lane & 31)) & 1) << (7 - plane)
+    block = (1 << 63) | (j >> 2)
+    low = _kernels.philox_block((block & 0xFFFFFFFF, block >> 32,
+                                 stream & 0xFFFFFFFF, stream >> 32), key)[j & 3] >> 8
+    return (top << 24) | low
+
+
+@pytest.mark.parametrize("offset", [0, 1, 127, 128, 1000, 2**57 * 128 - 300])
+def test_uniform_words_follow_the_plane_layout(offset):
+    seed, stream, size = 0xDEADBEEF12345678, (7 << 32) | 11, 300
+    draws = reference.uniform_words(seed, stream, offset, size)
+    assert [int(u) for u in draws] == [draw_of_element(seed, stream, offset + i)
+                                       for i in range(size)]
+    tops = reference.top_bytes(seed, stream, offset, size)
+    lows = reference.low_bits(seed, stream, offset, size)
+    assert np.array_equal((tops << np.uint64(24)) | lows, draws)
+    assert tops.max() < 256 and lows.max() < 2**24
+
+
+@pytest.mark.parametrize("keep_prob", [0.0, 1e-9, 0.1, 0.5, 0.75, 0.9, 1 - 1e-9, 1.0])
+def test_reference_keeps_exactly_the_draws_below_the_threshold(keep_prob):
+    seed, stream, offset, size = 99, 3, 6, 1500
     threshold = math.floor(keep_prob * 2**32)
-    words = np.array([word_of_element(seed, stream, offset + i) for i in range(size)])
+    draws = np.array([draw_of_element(seed, stream, offset + i) for i in range(size)])
     mask = reference.sample_mask(size, keep_prob=keep_prob, seed=seed, stream=stream, offset=offset)
-    np.testing.assert_array_equal(mask.to_bool(), words < threshold)
-    assert mask.count() == int(np.count_nonzero(words < threshold))
+    np.testing.assert_array_equal(mask.to_bool(), draws < threshold)
+    assert mask.count() == int(np.count_nonzero(draws < threshold))
 
 
 def test_reference_output_numerics():

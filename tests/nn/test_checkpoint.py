@@ -1,6 +1,7 @@
 """Checkpoints: the format, round trips, corruption, atomic writes, architecture checks,
-Ctrl-C, and a run killed with SIGKILL and resumed that ends bit-identical to one that
-never stopped (real subprocesses; FASTDROP_SIMD, if set, reaches them through the env)."""
+Ctrl-C, the mask stream a checkpoint records, and a run killed with SIGKILL and resumed
+that ends bit-identical to one that never stopped, at every SIMD level (real
+subprocesses)."""
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ from fastdrop.nn import (SGD, Adam, AlphaDropout, ChannelDropout, Dense, DropCon
                          ReLU, Sequential, Sigmoid, SoftmaxCrossEntropy, SpatialDropout1D, StepLR,
                          Tanh, TimeLockedDropout, build_mlp, fit, load, save)
 from fastdrop.nn import checkpoint as checkpoint_module
+from conftest import SIMD_LEVELS
 from training_state import assert_same_state, history_without_times, same_floats, snapshot
 
 N, FEATURES, CLASSES, BATCH = 96, 12, 4, 16  # 6 minibatches per epoch
@@ -153,6 +155,51 @@ def _rewrite(path, manifest=None, members=None, digest=True):
 def _manifest(path):
     with np.load(path, allow_pickle=False) as npz:
         return json.loads(bytes(npz["manifest"]))
+
+
+def test_checkpoints_record_the_mask_stream(saved):
+    assert _manifest(saved)["mask_stream"] == fastdrop.MASK_STREAM_VERSION == 2
+
+
+def _as_written_by_0_2(path):
+    """The checkpoint as fastdrop 0.2 wrote it: the same manifest without `mask_stream`."""
+    manifest = _manifest(path)
+    del manifest["mask_stream"]
+    _rewrite(path, manifest)
+
+
+def test_a_0_2_checkpoint_loads_with_one_warning_about_the_stream(saved):
+    expected = load(saved)
+    _as_written_by_0_2(saved)
+    with pytest.warns(checkpoint_module.MaskStreamWarning, match="mask stream 1") as caught:
+        loaded = load(saved)
+    assert len(caught) == 1 and "follow mask stream 2" in str(caught[0].message)
+    assert caught[0].filename == __file__  # pointed at the caller's line
+    assert_same_state(snapshot(loaded.model, loaded.optimizer),
+                      snapshot(expected.model, expected.optimizer))
+
+
+def test_resuming_a_0_2_run_warns_once_and_goes_on(tmp_path):
+    X, y = data()
+    path = tmp_path / "run.ckpt"
+    fit(build(), X, y, epochs=1, batch_size=BATCH, optimizer=OPTIMIZERS["adam"](), seed=3,
+        progress=False, checkpoint=path)
+    _as_written_by_0_2(path)
+    model = build()
+    with pytest.warns(checkpoint_module.MaskStreamWarning) as caught:
+        history = fit(model, X, y, epochs=2, batch_size=BATCH, optimizer=OPTIMIZERS["adam"](),
+                      seed=3, progress=False, resume=path, checkpoint=path)
+    assert len(caught) == 1 and history.epoch == [0, 1]
+    assert _manifest(path)["mask_stream"] == 2  # the run's new checkpoints are stream 2
+
+
+@pytest.mark.parametrize("stream", [0, 3, "2", 2.0, None, True])
+def test_an_unknown_mask_stream_is_refused(saved, stream):
+    manifest = _manifest(saved)
+    manifest["mask_stream"] = stream
+    _rewrite(saved, manifest)
+    with pytest.raises(ValueError, match="mask stream"):
+        load(saved)
 
 
 def test_truncated_file_names_the_path(saved):
@@ -520,24 +567,30 @@ with open(out + ".json", "w") as f:
 """
 
 
-def _run_child(script, *args):
+def _run_child(script, *args, env=None):
     child = subprocess.run([sys.executable, str(script), *map(str, args)], timeout=WAIT,
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, env=env)
     assert child.returncode == 0, child.stderr
 
 
-@pytest.mark.parametrize("optimizer_name, kill_epoch", [("sgd", 1), ("adam", 3)])
-def test_sigkill_after_a_checkpoint_then_resume_is_bit_identical(tmp_path, optimizer_name, kill_epoch):
+# every SIMD level this CPU has, SGD; Adam at the best level
+SIGKILL_CASES = [("sgd", 1, level) for level in SIMD_LEVELS] + [("adam", 3, SIMD_LEVELS[-1])]
+
+
+@pytest.mark.parametrize("optimizer_name, kill_epoch, level", SIGKILL_CASES)
+def test_sigkill_after_a_checkpoint_then_resume_is_bit_identical(tmp_path, optimizer_name,
+                                                                  kill_epoch, level):
     script = tmp_path / "train.py"
     script.write_text(CHILD.format(repo=REPO))
     ckpt, ready = tmp_path / "run.ckpt", tmp_path / "ready"
+    env = {**os.environ, "FASTDROP_SIMD": level}
     # the uninterrupted run goes alongside
     full_run = subprocess.Popen([sys.executable, str(script), "full", optimizer_name, str(ckpt),
                                  str(kill_epoch), str(tmp_path / "full"), str(ready)],
-                                stderr=subprocess.PIPE, text=True)
+                                stderr=subprocess.PIPE, text=True, env=env)
     killed = subprocess.Popen([sys.executable, str(script), "kill", optimizer_name, str(ckpt),
                                str(kill_epoch), str(tmp_path / "never"), str(ready)],
-                              stderr=subprocess.DEVNULL)
+                              stderr=subprocess.DEVNULL, env=env)
     try:
         _wait_for(ready, killed)
     finally:
@@ -548,7 +601,8 @@ def test_sigkill_after_a_checkpoint_then_resume_is_bit_identical(tmp_path, optim
     training = load(ckpt).training
     assert (training["epoch"], training["batch"]) == (kill_epoch, 0)
 
-    _run_child(script, "resume", optimizer_name, ckpt, kill_epoch, tmp_path / "resumed", ready)
+    _run_child(script, "resume", optimizer_name, ckpt, kill_epoch, tmp_path / "resumed", ready,
+               env=env)
     try:
         _, errors = full_run.communicate(timeout=WAIT)
     finally:
