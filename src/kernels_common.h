@@ -17,6 +17,9 @@
 #if !defined(FD_MSVC) && defined(_MSC_VER) && !defined(__clang__)
 #define FD_MSVC 1
 #endif
+#if defined(FD_MSVC)
+#include <intrin.h> /* _BitScanForward */
+#endif
 
 #define FD_TILE 64 /* elements per tile: one uint64_t of mask bits */
 
@@ -77,7 +80,11 @@ static inline uint64_t fd_little_endian64(uint64_t v)
 /* Index of the lowest set bit of v != 0. */
 static inline unsigned fd_lowest_bit(uint32_t v)
 {
-#if defined(__GNUC__) || defined(__clang__)
+#if defined(FD_MSVC)
+    unsigned long index;
+    _BitScanForward(&index, v);
+    return (unsigned)index;
+#elif defined(__GNUC__) || defined(__clang__)
     return (unsigned)__builtin_ctz(v);
 #else
     unsigned b = 0;

@@ -3,7 +3,8 @@
 Clang in MSVC mode (--target=x86_64-pc-windows-msvc, -fms-compatibility, _MSC_VER 1938,
 C11 as setup.py asks of MSVC) compiles every src/*.c with FD_MSVC defined, so the code
 takes the branches MSVC takes: no target regions, __cpuidex/_xgetbv, Win32 threads, against
-Wine's MSVC-style C runtime and Windows headers.  The feature macros (__AVX2__, ...) only
+Wine's MSVC-style C runtime and Windows headers (after clang's own, as clang-cl
+orders MSVC's).  The feature macros (__AVX2__, ...) only
 open clang's intrinsic headers as MSVC's immintrin.h is open; -fsyntax-only never emits
 code, so nothing here depends on target flags.  Clang accepts things MSVC does not, so
 the syntax tree of the project's own code (not the headers' macros) is searched for them:
@@ -33,8 +34,10 @@ def clang_args(clang, wine_include):
     return [clang, "--target=x86_64-pc-windows-msvc", "-fms-compatibility", "-fms-extensions",
             "-fms-compatibility-version=19.38", "-std=c11", "-DFD_MSVC=1", "-fno-color-diagnostics",
             "-I" + os.path.join(ROOT, "src"),
-            "-isystem", os.path.join(wine_include, "msvcrt"),
-            "-isystem", os.path.join(wine_include, "windows")] + ["-D__%s__" % f for f in FEATURES]
+            # after clang's own headers, as clang-cl lays out MSVC's: clang's intrin.h, not
+            # Wine's smaller one, declares the MSVC intrinsics (_BitScanForward, __cpuidex)
+            "-idirafter", os.path.join(wine_include, "msvcrt"),
+            "-idirafter", os.path.join(wine_include, "windows")] + ["-D__%s__" % f for f in FEATURES]
 
 
 def own_file(path):

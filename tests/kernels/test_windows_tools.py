@@ -41,7 +41,9 @@ def msvc():
     ("pshufb %xmm1,%xmm0", "SSE3/SSSE3/SSE4"),
     ("pmulld %xmm1,%xmm0", "SSE3/SSSE3/SSE4"),
     ("popcnt %rax,%rdx", "POPCNT"),
-    ("tzcnt %rax,%rdx", "BMI1"),
+    ("tzcnt %rax,%rdx", "x86-64"),   # rep bsf: bsf on CPUs without BMI1
+    ("blsr %rax,%rdx", "BMI1"),
+    ("andn %rax,%rcx,%rdx", "BMI1"),
     ("pdep %rcx,%rdx,%rax", "BMI2"),
     ("shlx %rcx,%rdx,%rax", "BMI2"),
     ("vpxor %xmm1,%xmm1,%xmm1", "AVX"),
