@@ -1,10 +1,11 @@
 """Build the fastdrop extension: Cython bindings in fastdrop/, C kernels in src/.
 
 One set of flags builds every SIMD level: the AVX2 and AVX-512 sources wrap their code
-in compiler target regions and are chosen at run time, so the build never targets the
-build machine's own CPU and the wheel runs on any x86-64 (or any other) CPU.  Large
-arrays are shared out to a small POSIX-thread pool (src/threads.c); where there is none
-(Windows) the kernels run serially.
+in compiler target regions (GCC, Clang) or are plain intrinsics (MSVC, which needs no
+target flags for them), and are chosen at run time, so the build never targets the build
+machine's own CPU and the wheel runs on any x86-64 (or any other) CPU.  Large arrays are
+shared out to a small thread pool (src/threads.c): POSIX threads, or Win32 threads on
+Windows.
 """
 import glob
 import os
@@ -15,7 +16,10 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 if sys.platform == "win32":
-    base_flags, threads = ["/O2"], []  # no POSIX threads: the kernels run serially
+    # MSVC: C11 for the hexadecimal float constants and `restrict`; no /arch flag, so nothing
+    # but the level files' own intrinsics goes past SSE2 and nothing is contracted into FMA
+    # (a kept element is exactly x * s).  The thread pool needs no flag: Win32 threads.
+    base_flags, threads = ["/O2", "/std:c11", "/fp:precise"], []
 else:
     # -ffp-contract=off: a kept element is exactly x * s, never fused into something else.
     base_flags = ["-O3", "-ffp-contract=off", "-fno-math-errno", "-Wall", "-Wno-unused-function"]

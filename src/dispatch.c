@@ -8,9 +8,33 @@
 
 #include "threads.h"
 
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+/* cpuid(leaf, subleaf) into eax, ebx, ecx, edx, and the XCR0 register, in each
+ * compiler's spelling; what they mean is decided once, in detect(). */
+#if defined(FD_MSVC) && (defined(_M_X64) || defined(_M_IX86))
+#include <intrin.h>
+#include <immintrin.h>
+#define FD_X86 1
+static void cpuid(unsigned leaf, unsigned subleaf, unsigned r[4])
+{
+    int regs[4];
+    __cpuidex(regs, (int)leaf, (int)subleaf);
+    for (int i = 0; i < 4; i++)
+        r[i] = (unsigned)regs[i];
+}
+static uint64_t xcr0(void) { return (uint64_t)_xgetbv(0); }
+#elif (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>
 #define FD_X86 1
+static void cpuid(unsigned leaf, unsigned subleaf, unsigned r[4])
+{
+    __cpuid_count(leaf, subleaf, r[0], r[1], r[2], r[3]);
+}
+static uint64_t xcr0(void)
+{
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (uint64_t)hi << 32 | lo;
+}
 #endif
 
 
@@ -24,26 +48,30 @@ static int detect(void) { return FD_AVX512; }
 #elif defined(FD_X86)
 static int detect(void)
 {
-    unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d))
+    unsigned r[4];
+    cpuid(0, 0, r);
+    unsigned max_leaf = r[0];
+    if (max_leaf < 1)
         return FD_SCALAR;
+    cpuid(1, 0, r);
+    unsigned c = r[2];
     int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, f16c = (c >> 29) & 1;
     if (!osxsave || !avx)
         return FD_SCALAR;
-    unsigned xcr0_lo, xcr0_hi;
-    __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
-    if ((xcr0_lo & 0x6) != 0x6) /* the OS saves XMM and YMM state */
+    uint64_t xcr0_bits = xcr0();
+    if ((xcr0_bits & 0x6) != 0x6) /* the OS saves XMM and YMM state */
         return FD_SCALAR;
-    if (__get_cpuid_max(0, 0) < 7)
+    if (max_leaf < 7)
         return FD_SCALAR;
-    __cpuid_count(7, 0, a, b, c, d);
+    cpuid(7, 0, r);
+    unsigned b = r[1];
     int avx2 = (b >> 5) & 1, bmi2 = (b >> 8) & 1;
     int avx512f = (b >> 16) & 1, avx512dq = (b >> 17) & 1;
     int avx512bw = (b >> 30) & 1, avx512vl = (b >> 31) & 1;
     if (!(avx2 && f16c)) /* every AVX2 CPU has F16C; the float16 kernels use it */
         return FD_SCALAR;
     /* + opmask and ZMM state; BMI2 for the keep-bit interleave (PDEP) of that level */
-    if (avx512f && avx512dq && avx512bw && avx512vl && bmi2 && (xcr0_lo & 0xE6) == 0xE6)
+    if (avx512f && avx512dq && avx512bw && avx512vl && bmi2 && (xcr0_bits & 0xE6) == 0xE6)
         return FD_AVX512;
     return FD_AVX2;
 }
@@ -325,9 +353,29 @@ void fd_gauss_f16(const uint16_t *x, uint16_t *y, size_t n, uint64_t offset, con
 
 TIMES_TWO(float, chunk_times_two_f32, )
 TIMES_TWO(double, chunk_times_two_f64, )
-#if defined(FD_X86) && !defined(FD_EMULATED_SIMD)
+#if defined(FD_X86) && !defined(FD_EMULATED_SIMD) && !defined(FD_MSVC)
 TIMES_TWO(float, chunk_times_two_f32_avx2, __attribute__((target("avx2"))))
 TIMES_TWO(double, chunk_times_two_f64_avx2, __attribute__((target("avx2"))))
+#define WIDEST(NAME) (fd_cpu_level() >= FD_AVX2 ? NAME##_avx2 : NAME)
+#elif defined(FD_X86) && defined(FD_MSVC) && defined(_M_X64)
+/* MSVC vectorises for SSE2 only: the AVX2 floor is written in intrinsics. */
+#define TIMES_TWO_AVX2(T, NAME, VEC, LANES, SET1, LOAD, MUL, STORE)        \
+    static void NAME(const void *ctx, size_t start, size_t len)            \
+    {                                                                      \
+        const fd_args *a = (const fd_args *)ctx;                           \
+        const T *x = (const T *)a->x + start;                              \
+        T *y = (T *)a->y + start;                                          \
+        const VEC two = SET1((T)2);                                        \
+        size_t i = 0;                                                      \
+        for (; i + LANES <= len; i += LANES)                               \
+            STORE(y + i, MUL(LOAD(x + i), two));                           \
+        for (; i < len; i++)                                               \
+            y[i] = x[i] * (T)2;                                            \
+    }
+TIMES_TWO_AVX2(float, chunk_times_two_f32_avx2, __m256, 8, _mm256_set1_ps, _mm256_loadu_ps,
+               _mm256_mul_ps, _mm256_storeu_ps)
+TIMES_TWO_AVX2(double, chunk_times_two_f64_avx2, __m256d, 4, _mm256_set1_pd, _mm256_loadu_pd,
+               _mm256_mul_pd, _mm256_storeu_pd)
 #define WIDEST(NAME) (fd_cpu_level() >= FD_AVX2 ? NAME##_avx2 : NAME)
 #else
 #define WIDEST(NAME) NAME

@@ -15,10 +15,15 @@
  * whatever x holds. */
 #include "kernels_common.h"
 
-#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#if (defined(__x86_64__) || defined(_M_X64)) && \
+    (defined(__GNUC__) || defined(__clang__) || defined(FD_MSVC))
 
 #if defined(FD_EMULATED_SIMD)
 /* tools/cross_check builds this level on intrinsics emulated in portable C: no target region */
+#elif defined(FD_MSVC)
+/* MSVC compiles the intrinsics of every level without target flags, and emits nothing
+ * above SSE2 of its own (no /arch flag), so this level's instructions stay in its own
+ * functions and the build machine's CPU does not matter. */
 #elif defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,bmi,bmi2"))), apply_to = function)
 #else
@@ -202,7 +207,7 @@ static inline void f16_storen(uint16_t *p, f32_vec v, size_t count)
 #define FD_LEVEL_TABLE fd_kernels_avx512
 #include "kernels_body.h"
 
-#if defined(FD_EMULATED_SIMD)
+#if defined(FD_EMULATED_SIMD) || defined(FD_MSVC)
 #elif defined(__clang__)
 #pragma clang attribute pop
 #else

@@ -11,6 +11,16 @@
 #include "fastdrop.h"
 #include "philox.h"
 
+/* MSVC proper, whose C has no target regions, inline assembly or __builtin_* (clang-cl
+ * takes the GCC/Clang paths).  tools/cross_check defines it for clang in MSVC mode, to
+ * check this path where no MSVC is at hand. */
+#if !defined(FD_MSVC) && defined(_MSC_VER) && !defined(__clang__)
+#define FD_MSVC 1
+#endif
+#if defined(FD_MSVC)
+#include <intrin.h> /* _BitScanForward */
+#endif
+
 #define FD_TILE 64 /* elements per tile: one uint64_t of mask bits */
 
 /* The kernels of one SIMD level, over a chunk of n elements whose element 0 has global
@@ -56,7 +66,8 @@ const fd_kernels *fd_kernels_avx512(void);
 const fd_kernels *fd_kernels_neon(void);
 
 /* Mask bytes are little-endian on every machine (DESIGN.md, mask format): a 64-bit word of
- * keep bits is stored and loaded through this on big-endian targets. */
+ * keep bits is stored and loaded through this on big-endian targets (GCC and Clang define
+ * __BYTE_ORDER__; every MSVC target is little-endian). */
 static inline uint64_t fd_little_endian64(uint64_t v)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
@@ -69,7 +80,11 @@ static inline uint64_t fd_little_endian64(uint64_t v)
 /* Index of the lowest set bit of v != 0. */
 static inline unsigned fd_lowest_bit(uint32_t v)
 {
-#if defined(__GNUC__) || defined(__clang__)
+#if defined(FD_MSVC)
+    unsigned long index;
+    _BitScanForward(&index, v);
+    return (unsigned)index;
+#elif defined(__GNUC__) || defined(__clang__)
     return (unsigned)__builtin_ctz(v);
 #else
     unsigned b = 0;

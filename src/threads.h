@@ -24,7 +24,7 @@ typedef void (*fd_chunk_fn)(const void *ctx, size_t start, size_t len);
  * included); returns when all of [0, n) is done. */
 void fd_parallel_for(size_t n, int nthreads, fd_chunk_fn fn, const void *ctx);
 
-int fd_have_threads(void);   /* 1 if this build has the thread pool (POSIX threads) */
+int fd_have_threads(void);   /* 1 if this build has the thread pool (POSIX or Win32 threads) */
 int fd_default_threads(void); /* OMP_NUM_THREADS if set, else the CPUs this process may use */
 
 #endif

@@ -1,13 +1,18 @@
 /* Replays the golden cases of tools/cross_check_golden.py through every public C entry
  * point of src/fastdrop.h, at every SIMD level the target has and at 1 and 3 threads,
- * and compares outputs and mask bits bit for bit.  Built for another architecture and
- * run under qemu-user by tools/cross_check; it only needs a C99 compiler and libm.
- * Prints "N passed, N failed" and exits non-zero on any difference. */
+ * and compares outputs and mask bits bit for bit; then checks the thread pool itself.
+ * Built for another architecture or system and run under qemu-user or wine by
+ * tools/cross_check; it only needs a C11 compiler and libm.  Prints "N passed, N failed"
+ * and exits non-zero on any difference. */
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fastdrop.h"
+#include "threads.h"
 
 enum { PHILOX = 1, FORWARD, SAMPLE, APPLY, FORWARD_OP, GAUSS, BCAST, F32_TO_F16, F16_TO_F32,
        BOX_MULLER };
@@ -316,6 +321,68 @@ static void run_case(const record *r, int level, int threads)
     free(bits);
 }
 
+/* -- the pool: every chunk of a job runs once, and the threads asked for take part -------- */
+
+enum { POOL_CHUNKS = 40, POOL_MAX_SEEN = 16 };
+static _Atomic int chunk_runs[POOL_CHUNKS];
+static _Atomic size_t chunk_len_sum;
+static _Atomic uintptr_t threads_seen[POOL_MAX_SEEN];
+static _Atomic int nthreads_seen;
+static _Thread_local char thread_marker; /* its address names the thread */
+
+static void note_thread(void)
+{
+    uintptr_t me = (uintptr_t)&thread_marker;
+    for (int i = 0; i < POOL_MAX_SEEN; i++) {
+        uintptr_t expected = 0;
+        if (atomic_compare_exchange_strong(&threads_seen[i], &expected, me)) {
+            atomic_fetch_add(&nthreads_seen, 1);
+            return;
+        }
+        if (expected == me)
+            return;
+    }
+}
+
+/* The chunks wait (10 s at most) for every thread asked for to turn up, so a pool whose
+ * workers never run a chunk fails here instead of passing on the calling thread alone. */
+static void pool_chunk(const void *ctx, size_t start, size_t len)
+{
+    int wanted = *(const int *)ctx;
+    note_thread();
+    for (size_t c = start / FD_CHUNK; c * FD_CHUNK < start + len && c < POOL_CHUNKS; c++)
+        atomic_fetch_add(&chunk_runs[c], 1);
+    atomic_fetch_add(&chunk_len_sum, len);
+    time_t started = time(NULL);
+    while (atomic_load(&nthreads_seen) < wanted && time(NULL) - started < 10)
+        ;
+}
+
+static void check_pool(int threads)
+{
+    const size_t n = POOL_CHUNKS * FD_CHUNK - 5; /* the last chunk is short */
+    for (int i = 0; i < POOL_CHUNKS; i++)
+        atomic_store(&chunk_runs[i], 0);
+    for (int i = 0; i < POOL_MAX_SEEN; i++)
+        atomic_store(&threads_seen[i], 0);
+    atomic_store(&nthreads_seen, 0);
+    atomic_store(&chunk_len_sum, 0);
+    fd_parallel_for(n, threads, pool_chunk, &threads);
+    int once = atomic_load(&chunk_len_sum) == n;
+    for (int i = 0; i < POOL_CHUNKS; i++)
+        once = once && atomic_load(&chunk_runs[i]) == 1;
+    int took_part = atomic_load(&nthreads_seen);
+    int ok = once && took_part == threads;
+    printf("pool: %d thread%s asked, %d took part, %d chunks of work %s\n", threads,
+           threads == 1 ? "" : "s", took_part, POOL_CHUNKS, once ? "each done once" : "NOT each done once");
+    if (ok)
+        passed++;
+    else {
+        failed++;
+        fprintf(stderr, "FAIL pool with %d threads\n", threads);
+    }
+}
+
 static const char *level_name(int level)
 {
     static const char *const names[] = {"scalar", "avx2", "avx512", "neon"}; /* fastdrop.h */
@@ -325,8 +392,12 @@ static const char *level_name(int level)
 int main(int argc, char **argv)
 {
     int levels[MAX_LEVEL], nlevels = 0;
+    if (argc == 2 && strcmp(argv[1], "--default-threads") == 0) {
+        printf("%d\n", fd_default_threads()); /* OMP_NUM_THREADS, else the CPUs */
+        return 0;
+    }
     if (argc != 2)
-        die("usage: cross_check_driver GOLDEN_FILE");
+        die("usage: cross_check_driver GOLDEN_FILE | --default-threads");
     in = fopen(argv[1], "rb");
     if (!in)
         die("cannot open the golden file");
@@ -357,6 +428,12 @@ int main(int argc, char **argv)
         free_record(&r);
     }
     fclose(in);
+    if (fd_have_threads()) {
+        for (int round = 0; round < 2; round++) /* the second job reuses the pool's workers */
+            check_pool(3);
+        check_pool(1);
+    } else
+        printf("pool: none in this build\n");
     for (int i = 0; i < nlevels; i++)
         printf("level %s: %ld checks\n", level_name(levels[i]), level_checks[levels[i]]);
     printf("%ld passed, %ld failed\n", passed, failed);
