@@ -152,12 +152,29 @@ def _run(input: torch.Tensor, p: float, inplace: bool, rng: torch.Tensor, kept_d
     if _ops._forward_ad_active():
         out = _ops.DropoutFunction.apply(input, rng, p, kept_dims, alpha)[0]
         return input.copy_(out) if inplace else out
+    if _plain_eager(input):
+        # Nothing between this call and the CPU kernel would act (no autograd, mode, tracer
+        # or subclass): call the operator's own CPU kernel, without ~10 us of dispatch.
+        if inplace:
+            _ops.run_forward(input, input, rng, p, kept_dims, alpha, False)
+            return input
+        out = _ops.empty_like(input)
+        _ops.run_forward(input, out, rng, p, kept_dims, alpha, False)
+        return out
     if inplace and not (torch.is_grad_enabled() and input.requires_grad):
         (_ops.alpha_dropout_inplace_op if alpha else _ops.dropout_inplace_op)(
             input, rng, p, kept_dims)
         return input
     out = (_ops.alpha_dropout_op if alpha else _ops.dropout_op)(input, rng, p, kept_dims)[0]
     return input.copy_(out) if inplace else out
+
+
+def _plain_eager(input: torch.Tensor) -> bool:
+    """An eager call on a plain CPU tensor that needs no autograd and no tracer or mode."""
+    return (not _compiling() and type(input) is torch.Tensor
+            and not (input.requires_grad and torch.is_grad_enabled())
+            and not torch._C._len_torch_dispatch_stack()
+            and not torch._C._len_torch_function_stack() and not torch._C._is_tracing())
 
 
 def _channel_kept_dims(input: torch.Tensor) -> int:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import ctypes
 import math
 import sys
-from typing import Any, Optional
+from typing import Any, Optional, overload
 
 import numpy as np
 import torch
@@ -81,7 +81,7 @@ def _advise_huge_pages(tensor: torch.Tensor) -> torch.Tensor:
     """Ask Linux to back a large new tensor with transparent huge pages, as NumPy does
     for its own large arrays: a fresh output then faults once per 2 MiB, not per 4 KiB,
     which is most of the time a memory-bound kernel spends on a fresh buffer."""
-    nbytes = tensor.numel() * tensor.element_size()
+    nbytes = tensor.nbytes
     if _madvise is not None and nbytes >= 2 * _HUGE_PAGE:
         start = tensor.data_ptr()
         first = (start + 4095) & ~4095
@@ -146,7 +146,7 @@ def _mask_bytes(shape: Any, kept_dims: int) -> Any:
 
 def _numpy(tensor: torch.Tensor) -> Any:
     """The NumPy view of a CPU tensor's memory (no copy)."""
-    return tensor.detach().numpy()
+    return (tensor.detach() if tensor.requires_grad else tensor).numpy()
 
 
 def _compute_views(input: torch.Tensor, out: torch.Tensor) -> tuple[Any, Any, bool]:
@@ -157,7 +157,7 @@ def _compute_views(input: torch.Tensor, out: torch.Tensor) -> tuple[Any, Any, bo
     goes through float32 (computed in float32, rounded once on the way back)."""
     if input.dtype in _NUMPY_DTYPES:
         if input.is_contiguous() and out.is_contiguous():
-            return _numpy(input), _numpy(out), False
+            return _numpy(input), out.numpy(), False
         x = _numpy(input.contiguous())
         return x, np.empty(x.shape, dtype=x.dtype), True
     x = _numpy(input.to(torch.float32, memory_format=torch.contiguous_format))
@@ -177,34 +177,41 @@ def _writable_bits(mask: Mask) -> torch.Tensor:
     return torch.from_numpy(bits)
 
 
-def _run_forward(input: torch.Tensor, out: torch.Tensor, rng: torch.Tensor, p: float,
-                 kept_dims: int, alpha: bool) -> torch.Tensor:
-    """Dropout of `input` into `out` (same shape, any layout); returns the mask tensor."""
+@overload
+def run_forward(input: torch.Tensor, out: torch.Tensor, rng: torch.Tensor, p: float,
+                kept_dims: int, alpha: bool) -> torch.Tensor: ...
+@overload
+def run_forward(input: torch.Tensor, out: torch.Tensor, rng: torch.Tensor, p: float,
+                kept_dims: int, alpha: bool, need_mask: bool) -> Optional[torch.Tensor]: ...
+def run_forward(input: torch.Tensor, out: torch.Tensor, rng: torch.Tensor, p: float,
+                kept_dims: int, alpha: bool, need_mask: bool = True) -> Optional[torch.Tensor]:
+    """Dropout of `input` into `out` (same shape, any layout); returns the mask tensor
+    (None when not `need_mask`: the kernel then writes no bits)."""
     _check_floating(input, "input")
     _check_p(p)
     key, stream, offset = _check_rng(rng)
     noise_shape = _check_kept_dims(input, kept_dims)
     x, y, copy_back = _compute_views(input, out)
     kernel = fastdrop.alpha_dropout if alpha else fastdrop.dropout
-    _, mask = kernel(x, p, seed=key, stream=stream, offset=offset, noise_shape=noise_shape,
-                     out=y, return_mask=True)
+    result = kernel(x, p, seed=key, stream=stream, offset=offset, noise_shape=noise_shape,
+                    out=y, return_mask=need_mask)
     if copy_back:
         out.copy_(torch.from_numpy(y))  # bfloat16: rounds to nearest, ties to even
-    return _writable_bits(mask)
+    return _writable_bits(result[1]) if need_mask else None
 
 
 def _forward_cpu(alpha: bool) -> Any:
     def forward(input: torch.Tensor, rng: torch.Tensor, p: float,
                 kept_dims: int) -> tuple[torch.Tensor, torch.Tensor]:
         out = empty_like(input)
-        return out, _run_forward(input, out, rng, p, kept_dims, alpha)
+        return out, run_forward(input, out, rng, p, kept_dims, alpha)
     return forward
 
 
 def _inplace_cpu(alpha: bool) -> Any:
     def forward_(input: torch.Tensor, rng: torch.Tensor, p: float,
                  kept_dims: int) -> torch.Tensor:
-        return _run_forward(input, input, rng, p, kept_dims, alpha)
+        return run_forward(input, input, rng, p, kept_dims, alpha)
     return forward_
 
 

@@ -140,8 +140,9 @@ def test_vmap_randomness_as_torchs_dropout(name):
         results = []
         for function in (getattr(fdt, name), getattr(torch.nn.functional, name)):
             try:
-                y = torch.func.vmap(lambda t: function(t.reshape(2, 3), 0.5, True),
-                                    randomness=randomness)(torch.ones_like(X))
+                torch.manual_seed(0)
+                y = torch.func.vmap(lambda t: function(t, 0.5, True),
+                                    randomness=randomness)(torch.ones(8, 6, 16))
             except RuntimeError as exc:
                 results.append(str(exc))
                 continue
