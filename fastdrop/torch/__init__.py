@@ -51,10 +51,11 @@ from torch.nn.modules.dropout import _DropoutNd
 import fastdrop
 from fastdrop.api import _Seed
 from fastdrop.torch import _ops
+from fastdrop.torch._mc import MCResult, mc_predict
 
 __all__ = ["dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
            "feature_alpha_dropout", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d",
-           "AlphaDropout", "FeatureAlphaDropout"]
+           "AlphaDropout", "FeatureAlphaDropout", "mc_predict", "MCResult"]
 
 # Subclasses (DTensor, a user's __torch_function__ tensor) take torch's own dropout; the
 # tensors torch's own tracers make (export, make_fx, AOTAutograd) take the operators.
@@ -119,9 +120,9 @@ def _as_int64(value: int) -> int:
     return value - _U64 if value >= 1 << 63 else value
 
 
-def _fixed_rng(key: int, stream: int) -> list[int]:
-    """The 4 entries of an rng tensor (DESIGN.md: the torch door) for a key and a stream."""
-    return [key & (_U32 - 1), key >> 32, _as_int64(stream), 0]
+def _fixed_rng(key: int, stream: int, offset: int = 0) -> list[int]:
+    """The 4 entries of an rng tensor (DESIGN.md §9.1) for a key, a stream and an offset."""
+    return [key & (_U32 - 1), key >> 32, _as_int64(stream), _as_int64(offset)]
 
 
 def _drawn_rng(generator: Optional[torch.Generator] = None) -> torch.Tensor:
@@ -256,6 +257,23 @@ def _dropout(kind: str, input: torch.Tensor, p: float, training: bool, inplace: 
     if rng is None:
         rng = _call_rng(seed, stream)
     return _run(input, p, inplace, rng, kept_dims, alpha)
+
+
+def _dropout_tile(kind: str, input: torch.Tensor, p: float, key: int, stream: int,
+                  tile_index: int) -> torch.Tensor:
+    """`kind` in training mode for mc_predict: tile k of samples takes the k-th run of the
+    noise's size in `stream`, so sample g of the tiling gets counters [g*n, (g+1)*n)."""
+    _check_tensor(input)
+    _check_dims(kind, input)
+    if not _takes(input):
+        raise TypeError(f"mc_predict runs fastdrop's kernels: it needs CPU tensors of float16, "
+                        f"bfloat16, float32 or float64, got {input.dtype} on {input.device}")
+    if p == 0.0 or 0 in input.shape:
+        return input
+    kept_dims = _kept_dims(kind, input)
+    offset = tile_index * _ops.noise_numel(input.shape, kept_dims)
+    rng = torch.tensor(_fixed_rng(key, stream, offset), dtype=torch.int64)
+    return _run(input, p, False, rng, kept_dims, _KINDS[kind][0])
 
 
 _FUNCTION_DOC = """
