@@ -42,7 +42,7 @@ except ImportError as exc:  # torch is an optional dependency
 
 import numbers
 import warnings
-from typing import Any, Callable, ClassVar, Optional, TypeVar, Union
+from typing import Any, Callable, ClassVar, Optional, TypeVar, Union, cast
 
 from torch._subclasses.fake_tensor import FakeTensor
 from torch._subclasses.functional_tensor import FunctionalTensor
@@ -104,15 +104,14 @@ def _key(seed: _Seed) -> int:
     """The 64-bit key of a fastdrop seed (not None, not a torch.Generator)."""
     if type(seed) is int and 0 <= seed < _U64:
         return seed
-    key: int = fastdrop.sample_mask(0, seed=seed).seed  # fastdrop's own mapping and errors
-    return key
+    # fastdrop's own mapping and errors; a sampled Mask always records its key
+    return cast(int, fastdrop.sample_mask(0, seed=seed).seed)
 
 
 def _check_stream(stream: int) -> int:
     if type(stream) is int and 0 <= stream < _U64:
         return stream
-    checked: int = fastdrop.sample_mask(0, seed=0, stream=stream).stream  # fastdrop's errors
-    return checked
+    return cast(int, fastdrop.sample_mask(0, seed=0, stream=stream).stream)  # fastdrop's errors
 
 
 def _as_int64(value: int) -> int:
@@ -136,7 +135,7 @@ def _call_rng(seed: _TorchSeed, stream: int) -> torch.Tensor:
     if seed is None or isinstance(seed, torch.Generator):
         _check_stream(stream)
         return _drawn_rng(seed)
-    if torch.jit.is_tracing():
+    if torch._C._is_tracing():
         raise RuntimeError(
             "fastdrop.torch: a seed given as a Python value would be frozen into the trace, "
             "so every call of the traced function would drop the same units; trace the "
@@ -151,7 +150,8 @@ def _run(input: torch.Tensor, p: float, inplace: bool, rng: torch.Tensor, kept_d
          alpha: bool) -> torch.Tensor:
     """Training-mode dropout of `input` (taken by the kernels, 0 < p, not empty) in the ops."""
     if _ops._forward_ad_active():
-        out = _ops.DropoutFunction.apply(input, rng, p, kept_dims, alpha)[0]
+        out = _ops.DropoutFunction.apply(  # type: ignore[no-untyped-call]
+            input, rng, p, kept_dims, alpha)[0]
         return input.copy_(out) if inplace else out
     if _plain_eager(input):
         # Nothing between this call and the CPU kernel would act (no autograd, mode, tracer

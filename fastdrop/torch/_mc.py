@@ -122,8 +122,8 @@ def mc_predict(model: torch.nn.Module, x: torch.Tensor, T: int, *, chunk: Option
     outputs: list[torch.Tensor] = []
     try:
         model.eval()
-        for index, module in enumerate(sites):
-            module.forward = masks.forward_of(module, index)  # type: ignore[method-assign]
+        for index, site in enumerate(sites):
+            site.forward = masks.forward_of(site, index)
         torch.set_num_threads(threads)
         with torch.no_grad():
             for k0 in range(first // tile, math.ceil(last / tile), chunk_tiles):
@@ -132,10 +132,10 @@ def mc_predict(model: torch.nn.Module, x: torch.Tensor, T: int, *, chunk: Option
                                           masks))
     finally:
         torch.set_num_threads(saved_threads)
-        for module in sites:
-            module.__dict__.pop("forward", None)
-        for module, training in flags:
-            module.training = training
+        for site in sites:
+            site.__dict__.pop("forward", None)
+        for member, training in flags:
+            member.training = training
     flat = torch.cat(outputs)  # (rows * T, ...): row-major over (row, pass)
     samples = flat.reshape((rows, T) + flat.shape[1:]).transpose(0, 1)
     return _summaries(samples, T, key)

@@ -42,14 +42,15 @@ _NUMPY_DTYPES = frozenset({torch.float16, torch.float32, torch.float64})
 _WIDENED_DTYPES = frozenset({torch.bfloat16})
 KERNEL_DTYPES = _NUMPY_DTYPES | _WIDENED_DTYPES
 
-_LIBRARY = torch.library.Library("fastdrop", "DEF")
+_LIBRARY = torch.library.Library("fastdrop", "DEF")  # type: ignore[no-untyped-call]
 _FORWARD_SCHEMA = "(Tensor input, Tensor rng, float p, int kept_dims) -> (Tensor, Tensor)"
 _INPLACE_SCHEMA = "(Tensor(a!) input, Tensor rng, float p, int kept_dims) -> Tensor"
 for _name in ("dropout", "alpha_dropout"):
-    _LIBRARY.define(_name + _FORWARD_SCHEMA)
-    _LIBRARY.define(_name + "_" + _INPLACE_SCHEMA)
-_LIBRARY.define("dropout_backward(Tensor grad, Tensor mask, float p, int kept_dims, bool alpha) "
-                "-> Tensor")
+    _LIBRARY.define(_name + _FORWARD_SCHEMA)  # type: ignore[no-untyped-call]
+    _LIBRARY.define(_name + "_" + _INPLACE_SCHEMA)  # type: ignore[no-untyped-call]
+_BACKWARD_SCHEMA = ("dropout_backward(Tensor grad, Tensor mask, float p, int kept_dims, "
+                    "bool alpha) -> Tensor")
+_LIBRARY.define(_BACKWARD_SCHEMA)  # type: ignore[no-untyped-call]
 
 dropout_op = torch.ops.fastdrop.dropout.default
 alpha_dropout_op = torch.ops.fastdrop.alpha_dropout.default
@@ -96,7 +97,7 @@ def empty_like(input: torch.Tensor) -> torch.Tensor:
     return _advise_huge_pages(torch.empty_like(input))
 
 
-# -- arguments -----------------------------------------------------------------------------------
+# -- arguments ---------------------------------------------------------------------------------
 
 def _check_rng(rng: torch.Tensor) -> tuple[int, int, int]:
     """(key, stream, offset) of an rng tensor, as unsigned 64-bit ints."""
@@ -142,7 +143,7 @@ def _mask_bytes(shape: Any, kept_dims: int) -> Any:
     return (noise_numel(shape, kept_dims) + 7) // 8
 
 
-# -- the kernels on NumPy views -------------------------------------------------------------------
+# -- the kernels on NumPy views ----------------------------------------------------------------
 
 def _numpy(tensor: torch.Tensor) -> Any:
     """The NumPy view of a CPU tensor's memory (no copy)."""
@@ -197,7 +198,7 @@ def run_forward(input: torch.Tensor, out: torch.Tensor, rng: torch.Tensor, p: fl
                     out=y, return_mask=need_mask)
     if copy_back:
         out.copy_(torch.from_numpy(y))  # bfloat16: rounds to nearest, ties to even
-    return _writable_bits(result[1]) if need_mask else None
+    return _writable_bits(result[1]) if need_mask else None  # type: ignore[arg-type]
 
 
 def _forward_cpu(alpha: bool) -> Any:
@@ -227,8 +228,8 @@ def _backward_cpu(grad: torch.Tensor, mask: torch.Tensor, p: float, kept_dims: i
                            f"shape {tuple(mask.shape)}")
     keep_prob = 1.0 - p  # as fastdrop turns a rate into a keep probability
     scale = _kernels.alpha_scale(keep_prob) if alpha else _kernels.dropout_scale(keep_prob, True)
-    stored = Mask._from_kernels(_numpy(mask.contiguous()), noise_shape, size, keep_prob, scale,
-                                None, None, None)
+    stored = Mask._from_kernels(  # type: ignore[no-untyped-call]
+        _numpy(mask.contiguous()), noise_shape, size, keep_prob, scale, None, None, None)
     out = empty_like(grad)
     g, y, copy_back = _compute_views(grad, out)
     fastdrop.apply_mask(g, stored, out=y)
@@ -238,12 +239,12 @@ def _backward_cpu(grad: torch.Tensor, mask: torch.Tensor, p: float, kept_dims: i
 
 
 for _name, _alpha in (("dropout", False), ("alpha_dropout", True)):
-    _LIBRARY.impl(_name, _forward_cpu(_alpha), "CPU")
-    _LIBRARY.impl(_name + "_", _inplace_cpu(_alpha), "CPU")
-_LIBRARY.impl("dropout_backward", _backward_cpu, "CPU")
+    _LIBRARY.impl(_name, _forward_cpu(_alpha), "CPU")  # type: ignore[no-untyped-call]
+    _LIBRARY.impl(_name + "_", _inplace_cpu(_alpha), "CPU")  # type: ignore[no-untyped-call]
+_LIBRARY.impl("dropout_backward", _backward_cpu, "CPU")  # type: ignore[no-untyped-call]
 
 
-# -- fake (meta) implementations ---------------------------------------------------------------------
+# -- fake (meta) implementations ---------------------------------------------------------------
 
 def _fake_forward(input: torch.Tensor, rng: torch.Tensor, p: float,
                   kept_dims: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -270,7 +271,7 @@ for _name in ("dropout", "alpha_dropout"):
 torch.library.register_fake("fastdrop::dropout_backward", _fake_backward, lib=_LIBRARY)
 
 
-# -- autograd -------------------------------------------------------------------------------------------
+# -- autograd ----------------------------------------------------------------------------------
 
 def _setup_forward(alpha: bool) -> Any:
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[torch.Tensor, ...]) -> None:
@@ -291,7 +292,8 @@ def masked_scale(grad: torch.Tensor, mask: torch.Tensor, p: float, kept_dims: in
                  alpha: bool) -> torch.Tensor:
     """dropout_backward, through MaskedScaleFunction where forward-mode AD may look at it."""
     if _forward_ad_active():
-        result: torch.Tensor = MaskedScaleFunction.apply(grad, mask, p, kept_dims, alpha)
+        result: torch.Tensor = MaskedScaleFunction.apply(  # type: ignore[no-untyped-call]
+            grad, mask, p, kept_dims, alpha)
         return result
     return dropout_backward_op(grad, mask, p, kept_dims, alpha)  # type: ignore[no-any-return]
 
@@ -319,7 +321,7 @@ torch.library.register_autograd("fastdrop::dropout_backward", _backward_of_backw
                                 setup_context=_setup_backward, lib=_LIBRARY)
 
 
-# -- vmap ---------------------------------------------------------------------------------------------
+# -- vmap --------------------------------------------------------------------------------------
 
 def _batch(tensor: torch.Tensor, dim: Optional[int], size: int) -> list[torch.Tensor]:
     """The `size` slices of a batched tensor along `dim`, or `size` times an unbatched one."""
@@ -367,7 +369,7 @@ torch.library.register_vmap("fastdrop::alpha_dropout", _vmap_forward(alpha_dropo
 torch.library.register_vmap("fastdrop::dropout_backward", _vmap_backward, lib=_LIBRARY)
 
 
-# -- forward-mode AD -----------------------------------------------------------------------------------
+# -- forward-mode AD ---------------------------------------------------------------------------
 
 class DropoutFunction(torch.autograd.Function):
     """The forward operator under torch.func and forward-mode AD, which take an

@@ -62,6 +62,14 @@ def test_gradients_as_test_ops_gradients(opinfo):
                              check_batched_grad=opinfo.check_batched_gradgrad,
                              check_fwd_over_rev=opinfo.supports_fwgrad_bwgrad)
 
+        def run_inplace(t, sample=sample):  # test_inplace_grad: the in-place variant on a copy
+            return function(t.clone(), *sample.args, inplace=True, **sample.kwargs)
+        assert gradcheck(run_inplace, (sample.input,), check_forward_ad=opinfo.supports_forward_ad,
+                         check_batched_grad=opinfo.check_batched_grad,
+                         check_batched_forward_grad=batched_forward)
+        assert gradgradcheck(run_inplace, (sample.input,),
+                             check_batched_grad=opinfo.check_batched_gradgrad)
+
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
 @pytest.mark.parametrize("opinfo", OPINFOS, ids=OPINFO_IDS)
