@@ -15,6 +15,12 @@ Two workloads, each run with ``fastdrop.torch.Dropout`` and with ``torch.nn.Drop
 The script alternates the two implementations round by round (so load on a shared
 machine hits both alike) and prints the median of the per-round ratios torch / fastdrop.
 Both libraries run with their default thread counts unless ``--threads`` sets both.
+
+``--door`` times the door itself at 2^10, 2^17, 2^20 and 2^24 float32 elements, each
+ratio the median over interleaved rounds: the door's forward (``fastdrop.torch.dropout``,
+no grad) over fastdrop's NumPy call (both allocating their output), the registered
+operator's own cost over the NumPy call (microseconds added), and forward + backward
+against torch eager ``F.dropout`` and ``torch.compile``d ``F.dropout`` (inductor).
 """
 import argparse
 import statistics
@@ -122,9 +128,75 @@ def interleaved_ratio(workload, rounds, calls):
     return statistics.median(ratios), medians
 
 
+# -- the door against the NumPy call, torch eager and torch.compile ----------------------------
+
+DOOR_SIZES = (10, 17, 20, 24)
+
+
+def door_steps(exponent):
+    """{name: callable} of the door's timed calls at 2^exponent float32 elements."""
+    from fastdrop.torch import _ops
+
+    size = 1 << exponent
+    generator = torch.Generator().manual_seed(SEED)
+    x = torch.randn(size, generator=generator)
+    x_numpy = x.numpy()
+    x_grad = x.clone().requires_grad_()
+    grad = torch.randn(size, generator=generator)
+    rng = torch.tensor([1, 2, 3, 0])
+    compiled = torch.compile(lambda t: torch.nn.functional.dropout(t, 0.5))
+
+    def fwd_bwd(function):
+        def step():
+            x_grad.grad = None
+            function(x_grad).backward(grad)
+        return step
+
+    with torch.no_grad():
+        return {
+            "numpy forward": lambda: fastdrop.dropout(x_numpy, 0.5, seed=1, stream=2),
+            "door forward": lambda: fdt.dropout(x, 0.5),
+            "op forward": lambda: _ops.dropout_op(x, rng, 0.5, 0),
+            "door fwd+bwd": fwd_bwd(lambda t: fdt.dropout(t, 0.5)),
+            "eager fwd+bwd": fwd_bwd(lambda t: torch.nn.functional.dropout(t, 0.5)),
+            "compiled fwd+bwd": fwd_bwd(compiled),
+        }
+
+
+def door_table(rounds):
+    for exponent in DOOR_SIZES:
+        steps = door_steps(exponent)
+        calls = max(1, (1 << 22) >> exponent) if exponent > 12 else 200
+        with torch.no_grad():
+            for name in ("numpy forward", "door forward", "op forward"):
+                steps[name]()
+        for name in ("door fwd+bwd", "eager fwd+bwd", "compiled fwd+bwd"):
+            steps[name]()
+        times = {name: [] for name in steps}
+        for _ in range(rounds):
+            for name, step in steps.items():
+                if "fwd+bwd" in name:
+                    times[name].append(seconds_per_call(step, calls))
+                else:
+                    with torch.no_grad():
+                        times[name].append(seconds_per_call(step, calls))
+
+        def ratio(a, b):
+            return statistics.median(x / y for x, y in zip(times[a], times[b]))
+
+        added = statistics.median(o - n for o, n in zip(times["op forward"], times["numpy forward"]))
+        print(f"2^{exponent}: door forward / numpy {ratio('door forward', 'numpy forward'):.2f}x, "
+              f"op adds {added * 1e6:.1f} us; fwd+bwd eager/door "
+              f"{ratio('eager fwd+bwd', 'door fwd+bwd'):.1f}x, compiled/door "
+              f"{ratio('compiled fwd+bwd', 'door fwd+bwd'):.1f}x (door fwd+bwd "
+              f"{statistics.median(times['door fwd+bwd']) * 1e6:.0f} us)")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds [15]")
+    parser.add_argument("--door", action="store_true",
+                        help="only the door's table (forward, operator cost, fwd+bwd peers)")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for both torch and fastdrop [each library's default]")
     args = parser.parse_args(argv)
@@ -134,6 +206,9 @@ def main(argv=None):
     check_fastdrop_is_exact()
     print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), fastdrop "
           f"{fastdrop.__version__} ({fastdrop.get_num_threads()} threads, {fastdrop.simd_level()})")
+    if args.door:
+        door_table(args.rounds)
+        return
     for workload, calls in zip(WORKLOADS, (5, 3)):
         ratio, medians = interleaved_ratio(workload, args.rounds, calls)
         print(f"{workload}: fastdrop {medians['fastdrop'] * 1e3:.2f} ms, torch "

@@ -9,15 +9,17 @@ The convention is the course's: ``dropout_param["p"]`` is the probability of **k
 a unit (fastdrop's ``keep_prob``, not its ``rate``), ``"mode"`` is ``"train"`` or
 ``"test"``, and training is inverted dropout (kept units scaled by 1/p; test mode
 returns x itself).  With ``dropout_param["seed"]`` every call uses the same mask, as the
-gradient checks need; without it each call draws a fresh mask.  The mask is kept in
-``cache`` as 1 bit per element (a ``fastdrop.Mask``), and global NumPy random state is
-never touched.
+gradient checks need (and NumPy's global random state is left alone); without it each call
+draws its key from NumPy's global generator, as the assignment's own ``np.random.rand``
+mask does, so ``np.random.seed(231)`` at the top of a notebook repeats the run.  The mask
+is kept in ``cache`` as 1 bit per element (a ``fastdrop.Mask``).
 """
 from __future__ import annotations
 
 import numbers
 from typing import Any, Optional
 
+import numpy as np
 from numpy.typing import NDArray
 
 import fastdrop
@@ -59,6 +61,8 @@ def dropout_forward(x: NDArray[Any], dropout_param: dict[str, Any]) -> tuple[NDA
     p, mode, seed = _check_param(dropout_param)
     if mode == "test":
         return x, (dropout_param, None)
+    if seed is None:  # one draw from NumPy's global generator: np.random.seed repeats it
+        seed = int(np.random.randint(0, 1 << 64, dtype=np.uint64))
     out, mask = fastdrop.dropout(x, keep_prob=p, seed=seed, return_mask=True)
     return out, (dropout_param, mask)
 

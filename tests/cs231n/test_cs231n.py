@@ -65,11 +65,37 @@ def test_seed_fixes_the_mask_and_no_seed_draws_a_fresh_one():
     assert not np.array_equal(dropout_forward(x, fresh)[0], dropout_forward(x, fresh)[0])
 
 
-def test_global_numpy_state_is_untouched():
+def test_a_seed_leaves_the_global_numpy_state_untouched():
     np.random.seed(0)
     before = np.random.get_state()[1].copy()
     dropout_forward(np.ones(10), {"mode": "train", "p": 0.5, "seed": 3})
     assert np.array_equal(np.random.get_state()[1], before)
+
+
+def test_without_a_seed_np_random_seed_repeats_the_run():
+    # as the assignment's notebooks do: np.random.seed(231) at the top, then calls without 'seed'
+    x = np.ones((40, 50))
+    fresh = {"mode": "train", "p": 0.5}
+
+    def run():
+        np.random.seed(231)
+        return [dropout_forward(x, fresh)[0] for _ in range(3)]
+
+    first, again = run(), run()
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not np.array_equal(first[0], first[1])
+    np.random.seed(232)
+    assert not np.array_equal(dropout_forward(x, fresh)[0], first[0])
+
+
+def test_without_a_seed_the_key_is_one_draw_from_numpys_global_generator():
+    x = np.random.default_rng(5).standard_normal((6, 7))
+    np.random.seed(231)
+    out, (_, mask) = dropout_forward(x, {"mode": "train", "p": 0.7})
+    np.random.seed(231)
+    key = int(np.random.randint(0, 1 << 64, dtype=np.uint64))
+    np.testing.assert_array_equal(out, fastdrop.reference.dropout(x, keep_prob=0.7, seed=key))
+    assert mask.seed == key
 
 
 def test_test_mode_returns_x_and_passes_the_gradient():

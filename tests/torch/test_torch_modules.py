@@ -1,4 +1,5 @@
-"""fastdrop.torch modules: torch's interface, a new stream per step, seed and step in state_dict."""
+"""fastdrop.torch modules: torch's interface; without a seed, torch's generator; with one, a new
+stream per step, key and step in the rng_state buffer (state_dict)."""
 import copy
 import io
 
@@ -65,7 +66,7 @@ def test_inplace_module(cls, torch_cls, shape, noise_shape):
 
 @pytest.mark.parametrize("cls, torch_cls, shape, noise_shape", MODULES, ids=IDS)
 def test_state_dict_resumes_the_mask_sequence(cls, torch_cls, shape, noise_shape):
-    model = torch.nn.Sequential(torch.nn.Identity(), cls(0.5))
+    model = torch.nn.Sequential(torch.nn.Identity(), cls(0.5, seed=11))
     x = torch.randn(*shape)
     for _ in range(3):
         model(x)
@@ -73,7 +74,7 @@ def test_state_dict_resumes_the_mask_sequence(cls, torch_cls, shape, noise_shape
     torch.save(model.state_dict(), buffer)
     expected = [model(x) for _ in range(3)]
 
-    restored = torch.nn.Sequential(torch.nn.Identity(), cls(0.5))
+    restored = torch.nn.Sequential(torch.nn.Identity(), cls(0.5, seed=12))
     assert restored[1].seed != model[1].seed
     buffer.seek(0)
     restored.load_state_dict(torch.load(buffer, weights_only=True))
@@ -85,7 +86,23 @@ def test_state_dict_resumes_the_mask_sequence(cls, torch_cls, shape, noise_shape
 def test_state_dict_entry():
     module = fdt.Dropout(0.5, seed=(1 << 64) - 1)
     module(torch.ones(3))
-    assert module.state_dict() == {"_extra_state": {"seed": (1 << 64) - 1, "step": 1}}
+    state = module.state_dict()
+    assert list(state) == ["rng_state"]
+    assert state["rng_state"].dtype == torch.int64
+    assert state["rng_state"].tolist() == [(1 << 32) - 1, (1 << 32) - 1, 1, 0]
+    assert (module.seed, module.step) == ((1 << 64) - 1, 1)
+
+
+def test_module_without_seed_has_no_state():
+    module = fdt.Dropout(0.5)
+    module(torch.ones(3))
+    assert module.state_dict() == {} and module.seed is None and module.step is None
+
+
+def test_checkpoint_of_fastdrop_0_2_extra_state_loads():
+    model = fdt.Dropout(0.5, seed=1)
+    model.load_state_dict({"_extra_state": {"seed": 77, "step": 5}})
+    assert (model.seed, model.step) == (77, 5)
 
 
 def test_checkpoint_of_torch_nn_dropout_loads():
@@ -97,19 +114,16 @@ def test_checkpoint_of_torch_nn_dropout_loads():
     assert torch.equal(model[0].weight, saved["0.weight"])
 
 
-@pytest.mark.parametrize("state, match", [
-    ({"seed": 1}, "'seed' and 'step'"), ({"seed": -1, "step": 0}, "'seed'"),
-    ({"seed": 1, "step": 1.0}, "'step'"), ([1, 2], "'seed' and 'step'")])
-def test_bad_extra_state(state, match):
-    with pytest.raises(ValueError, match=match):
-        fdt.Dropout().load_state_dict({"_extra_state": state})
+def test_bad_rng_state_is_torchs_size_mismatch():
+    with pytest.raises(RuntimeError, match="size mismatch for rng_state"):
+        fdt.Dropout(seed=1).load_state_dict({"rng_state": torch.zeros(3, dtype=torch.int64)})
 
 
 def test_seed_none_follows_torch_manual_seed():
     x = torch.ones(500)
+    module = fdt.Dropout(0.5)
 
     def run():
-        module = fdt.Dropout(0.5)
         return [module(x) for _ in range(2)]
 
     torch.manual_seed(0)
@@ -122,9 +136,12 @@ def test_seed_none_follows_torch_manual_seed():
     assert not torch.equal(first[0], other[0])
 
 
-def test_modules_built_in_a_row_get_different_keys():
-    torch.manual_seed(0)
-    assert fdt.Dropout().seed != fdt.Dropout().seed
+def test_generator_seed_draws_the_key_once():
+    a = fdt.Dropout(seed=torch.Generator().manual_seed(3))
+    b = fdt.Dropout(seed=torch.Generator().manual_seed(3))
+    assert a.seed == b.seed is not None
+    x = torch.ones(300)
+    assert torch.equal(a(x), b(x))
 
 
 @pytest.mark.parametrize("seed", [-1, 1 << 64])
@@ -142,8 +159,11 @@ def test_numpy_generator_seed_is_taken_as_fastdrop_takes_it():
 @pytest.mark.parametrize("p", [-0.01, 1.01])
 @pytest.mark.parametrize("cls", [m[0] for m in MODULES], ids=IDS)
 def test_p_checked_at_construction(cls, p):
-    with pytest.raises(ValueError, match="probability p"):
+    with pytest.raises(ValueError) as ours:
         cls(p)
+    with pytest.raises(ValueError) as theirs:
+        cls.__mro__[2](p)  # the torch module
+    assert str(ours.value) == str(theirs.value)
 
 
 def test_gradient_through_the_module():
@@ -167,12 +187,56 @@ def test_alpha_dropout_keeps_mean_and_variance():
     assert abs(y.std().item() - 1.0) < 0.01
 
 
-def test_bfloat16_module_falls_back_and_counts_the_step():
+class Tagged(torch.Tensor):
+    """A tensor subclass: torch's own dropout takes it."""
+
+
+def test_module_on_a_tensor_torch_keeps_counts_the_step():
     module = fdt.Dropout2d(0.5, seed=1)
-    y = module(torch.ones(4, 8, 2, 2, dtype=torch.bfloat16))
-    assert y.dtype == torch.bfloat16 and module.step == 1
+    y = module(torch.ones(4, 8, 2, 2).as_subclass(Tagged))
+    assert type(y) is Tagged and module.step == 1
     per_channel = y.reshape(4, 8, 4)
     assert ((per_channel == 0).all(dim=2) | (per_channel == 2).all(dim=2)).all()
+
+
+@pytest.mark.parametrize("cls, torch_cls, shape, noise_shape", MODULES, ids=IDS)
+def test_rng_functions_repeat_masks_as_with_torch(cls, torch_cls, shape, noise_shape):
+    # without a seed the masks follow torch's generator state, as torch's modules' do
+    module = cls(0.5)
+    x = torch.randn(*shape)
+    with torch.random.fork_rng():
+        torch.manual_seed(5)
+        first = module(x)
+    with torch.random.fork_rng():
+        torch.manual_seed(5)
+        assert torch.equal(module(x), first)
+    state = torch.get_rng_state()
+    a = module(x)
+    torch.set_rng_state(state)
+    assert torch.equal(module(x), a)
+    from torch.testing._internal.common_utils import freeze_rng_state
+    with freeze_rng_state():
+        b = module(x)
+    with freeze_rng_state():
+        assert torch.equal(module(x), b)
+
+
+def test_checkpoint_recomputation_repeats_the_mask():
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(16, 16)
+    drop = fdt.Dropout(0.5)
+    x = torch.randn(8, 16, requires_grad=True)
+
+    def block(t):
+        return drop(layer(t)).sin()
+
+    torch.manual_seed(3)
+    block(x).sum().backward()
+    plain = x.grad.clone()
+    x.grad = None
+    torch.manual_seed(3)
+    torch.utils.checkpoint.checkpoint(block, x, use_reentrant=False).sum().backward()
+    assert torch.equal(x.grad, plain)  # the recomputed forward drew the same mask
 
 
 def test_repr_and_deepcopy():

@@ -29,7 +29,6 @@ def test_mlp_with_fastdrop_dropout_learns_the_digits(one_torch_thread):
             loss = torch.nn.functional.cross_entropy(model(X_train[batch]), y_train[batch])
             loss.backward()
             optimizer.step()
-    assert model[0].step == model[3].step == 3 * 40
     model.eval()
     with torch.no_grad():
         accuracy = (model(X_test).argmax(dim=1) == y_test).float().mean().item()
