@@ -594,8 +594,9 @@ def _check_row_block(row_offset, total_rows, rows):
 
 # -- MC prediction by row tiles ----------------------------------------------------------------
 
-#: Rows (pass, row pairs) of one matrix product: a single-threaded OpenBLAS SGEMM of a
-#: 1024-wide layer runs at full speed from about 256 rows on (bench/bench_mc.py).
+#: Rows (pass, row pairs) of one matrix product.  On the 784-1024-1024-10 MLP of
+#: bench/bench_mc.py, products of 256 to 1024 rows, one BLAS thread each on two threads,
+#: ran within the noise of one 16000-row product on two BLAS threads.
 _MC_PRODUCT_ROWS = 512
 #: Tiles are at most this many rows, or more when T is small, and passes are stacked to
 #: fill a product: small tiles waste little on a block of rows that cuts a tile.
@@ -664,8 +665,10 @@ def _tiles_of(row_offset, rows, total_rows, tile_rows):
 
 
 def _tile_dropout(h, site, key, stream, t0, passes, tile, total_rows, owned):
-    """Dropout of a tile's real rows over passes t0 .. t0+passes-1 (pass-major in h), the
-    counters of §8.2; padded rows are left as they are."""
+    """Dropout of a tile's rows over passes t0 .. t0+passes-1 (pass-major in h), with the
+    counters of §8.2.  Rows of the tile outside X are left alone, except when one tile
+    holds the whole batch: then each pass is one run, and they take the masks of the rows
+    they stand for (their results are dropped either way)."""
     if not owned:
         h = h.copy()
     per_row = int(np.prod(h.shape[1:]))
@@ -740,7 +743,7 @@ def _mc_predict_tiled(all_layers, sites, X, T, key, return_samples, chunk_bytes,
     head, tail = all_layers[:first], all_layers[first:]
     tile_rows, group = _mc_tiling(total_rows, T)
     tiles = _tiles_of(row_offset, batch, total_rows, tile_rows)
-    # A product's input and output at the widest layer (float32 at least, as before).
+    # A product's input and output at the widest layer (float32 at least).
     item_bytes = 2 * group * tile_rows * _widest(tail, X.shape[1]) * max(X.dtype.itemsize, 4)
     workers = max(1, min(get_num_threads(), chunk_bytes // item_bytes,
                          len(tiles) * -(-T // group)))
