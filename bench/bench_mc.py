@@ -5,13 +5,21 @@
     python bench/bench_mc.py                                    # one-shot report
 
 The same computation (dropout 0.2 on the input, 0.5 on both hidden layers, ReLU, the same
-weights, passes stacked 16 to a GEMM as mc_predict stacks them) four ways:
+weights) five ways:
 
-- ``fastdrop.theory.mc_predict`` itself (total time);
+- ``fastdrop.theory.mc_predict`` itself (total time): row tiles aligned on the global row
+  index, passes grouped to fill a product, the BLAS on one thread inside the tiles and the
+  tiles on fastdrop's threads, so every row gets the same bits however the work is cut;
+- ``mc_predict`` stacked: the path mc_predict took before the row tiles (whole passes
+  stacked 16 to a GEMM on the BLAS's own threads, whose rounding follows the grouping),
+  kept for models with variant noise layers and timed here as the baseline of the tiles'
+  cost (target in targets.py);
 - the stacked loop written out with ``fastdrop.dropout`` masks, timing the mask calls;
 - the same loop with NumPy masks: ``h * (rng.random(h.shape) < keep) / keep``;
 - PyTorch with dropout left on (``F.dropout(training=True)`` under ``no_grad``), when
   torch is importable; skipped cleanly otherwise.
+
+The three loops stack whole passes 16 to a GEMM, as the stacked path does.
 
 Each loop reports passes per second and the share of its time spent making and applying
 masks (target for fastdrop in targets.py).  T defaults to 16 passes, one stacked chunk,
@@ -33,7 +41,8 @@ import fastdrop  # noqa: E402
 from fastdrop import theory  # noqa: E402
 from fastdrop.cli.timing import interleaved_times  # noqa: E402
 from fastdrop.nn import build_mlp  # noqa: E402
-from targets import MC_MASK_SHARE, describe, verdict  # noqa: E402
+from fastdrop.theory import ensemble  # noqa: E402
+from targets import MC_MASK_SHARE, MC_TILE_COST, describe, verdict  # noqa: E402
 
 SIZES = (784, 1024, 1024, 10)
 INPUT_RATE, HIDDEN_RATE = 0.2, 0.5
@@ -80,6 +89,14 @@ def _softmax_sum(logits, passes):
 def run_mc_predict(model, X, T):
     start = time.perf_counter()
     mean = theory.mc_predict(model, X, T, seed=SEED).mean
+    return time.perf_counter() - start, None, mean
+
+
+def run_mc_stacked(model, X, T):
+    start = time.perf_counter()
+    all_layers, sites = ensemble._mc_sites(model, None)
+    mean = ensemble._mc_predict_stacked(all_layers, sites, X, T, SEED, False,
+                                        ensemble._DEFAULT_CHUNK_BYTES).mean
     return time.perf_counter() - start, None, mean
 
 
@@ -152,6 +169,7 @@ def run_torch(model, X, T, torch):
 def runners(model, X, T, torch=None):
     """{name: no-argument callable returning (seconds, mask seconds or None, mean)}."""
     out = {"fastdrop mc_predict": lambda: run_mc_predict(model, X, T),
+           "mc_predict stacked (before)": lambda: run_mc_stacked(model, X, T),
            "loop, fastdrop masks": lambda: run_loop(model, X, T, fastdrop_masks),
            "loop, NumPy masks": lambda: run_loop(model, X, T,
                                                  numpy_masks(np.random.default_rng(SEED)))}
@@ -182,8 +200,8 @@ if pytest is not None:
         torch = torch_module()
         return runners(model, X, T, torch), T, theory.mc_predict(model, X, T, seed=SEED).mean
 
-    @pytest.mark.parametrize("name", ["fastdrop mc_predict", "loop, fastdrop masks",
-                                      "loop, NumPy masks", "torch"])
+    @pytest.mark.parametrize("name", ["fastdrop mc_predict", "mc_predict stacked (before)",
+                                      "loop, fastdrop masks", "loop, NumPy masks", "torch"])
     def test_mc(benchmark, problem, name):
         calls, T, reference = problem
         if name == "torch":
@@ -214,7 +232,8 @@ def main():
     model, X = make_problem()
     torch = torch_module()
     print(f"MC dropout: T = {T} passes of {'-'.join(map(str, SIZES))} (dropout {INPUT_RATE}/"
-          f"{HIDDEN_RATE}/{HIDDEN_RATE}) over {BATCH} inputs, {PASSES_PER_CHUNK} passes per GEMM; "
+          f"{HIDDEN_RATE}/{HIDDEN_RATE}) over {BATCH} inputs (stacked path and loops: "
+          f"{PASSES_PER_CHUNK} passes per GEMM); "
           f"fastdrop {fastdrop.simd_level()}, {fastdrop.get_num_threads()} threads; medians of "
           f"{rounds} interleaved rounds")
     if torch is None:
@@ -234,6 +253,9 @@ def main():
         difference = np.max(np.abs(outcomes[name][-1][2] - reference))
         print(f"{name:28s} {seconds:9.2f} {T / seconds:9.1f} {share} {seconds / base:11.2f}x "
               f"{difference:15.4f}")
+    cost = base / statistics.median(times["mc_predict stacked (before)"])
+    print(f"mc_predict time / stacked path time {cost:.3f} (target {describe(MC_TILE_COST)}): "
+          f"{verdict(cost, MC_TILE_COST)}")
     share = statistics.median(m / s for s, m, _ in outcomes["loop, fastdrop masks"])
     print(f"fastdrop mask share {100 * share:.1f} % (target {describe(MC_MASK_SHARE)}): "
           f"{verdict(share, MC_MASK_SHARE)}")

@@ -270,8 +270,8 @@ _MC_FIELDS = ("mean", "std", "predictive_entropy", "mutual_information", "expect
 def _mc_rows(block, model, T, key, total_rows, chunk_bytes, block_info=None):
     """The MC fields of one block of rows, side by side: mean | std | the three entropies."""
     first_row = block_info[0]["array-location"][0][0]
-    r = ensemble._mc_predict(model, block, T, key, None, False, chunk_bytes,
-                             (first_row, total_rows))
+    r = ensemble.mc_predict(model, block, T, seed=key, chunk_bytes=chunk_bytes,
+                            row_offset=first_row, total_rows=total_rows)
     return np.concatenate([r.mean, r.std, r.predictive_entropy[:, None],
                            r.mutual_information[:, None], r.expected_entropy[:, None]], axis=1)
 
@@ -281,9 +281,11 @@ def mc_predict(model, X, T, *, seed=None, chunk_bytes=None):
 
     Returns a `fastdrop.theory.MCResult` whose mean, std, predictive_entropy,
     mutual_information and expected_entropy are lazy dask arrays chunked like X's rows.
-    Every mask is the whole batch's (layer i, pass t, global row r: DESIGN.md §8.2) and
-    each block groups its passes as the whole batch does, so whatever the chunking the
-    rows get the masks and sums of ``fastdrop.theory.mc_predict(model, X.compute(), T, seed=seed)``.
+    Each block is `fastdrop.theory.mc_predict` of its rows with ``row_offset`` at the
+    block's first row and ``total_rows=len(X)``: the whole batch's masks (layer i, pass t,
+    global row r: DESIGN.md §8.2), row tiles and pass groups, so whatever the chunking and
+    the workers, the fields equal those of ``fastdrop.theory.mc_predict(model, X.compute(),
+    T, seed=seed)`` bit for bit (with the same BLAS on the same kind of CPU).
     The model enters the graph once, as one `dask.delayed` key that every block depends
     on: a distributed scheduler sends it to each worker once, not once per task.
     """

@@ -19,12 +19,18 @@ real model instead of being taken on trust:
 Mask ``k`` of `enumerate_masks` keeps unit ``i`` iff bit ``i`` of ``k`` is set, so mask 0
 drops everything and mask ``2**n - 1`` keeps everything.
 """
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
+import threadpoolctl
 
 from ..api import dropout
+from ..config import get_num_threads
 from .._validate import resolve_seed
 from ..nn import Dropout, DropoutDense
 from ..nn._checks import check_int, is_flag, is_int
@@ -512,27 +518,50 @@ def _site_dropout(h, site, key, stream, t0, passes, first_row, total_rows, owned
 
 
 def mc_predict(model, X, T, *, seed=None, layers=None, return_samples=False,
-               chunk_bytes=_DEFAULT_CHUNK_BYTES):
+               chunk_bytes=_DEFAULT_CHUNK_BYTES, row_offset=0, total_rows=None):
     """MC dropout: average the predictions of T stochastic forward passes.
 
     Every dropout layer (or only those in ``layers``: indices or layer objects) samples a
     fresh mask per pass and per input, from the fast kernels; all other layers run in
     eval mode, and the model's own state (its layers' step counters) is not touched.
     The masks are a pure function of ``seed``: dropout layer ``i`` of ``model.layers``
-    uses stream ``i``, and pass ``t`` takes the elements ``[t*B*n, (t+1)*B*n)`` of that
-    stream (``offset``), so the result does not depend on how the passes are batched.
-    Passes are stacked (the batch tiled over as many passes as ``chunk_bytes`` allows) so
-    each layer runs one large GEMM per chunk.  Returns an `MCResult`.
+    uses stream ``i``, and unit ``u`` of global row ``r`` in pass ``t`` takes counter
+    ``(t * total_rows + r) * n + u`` of that stream (``n`` units per row).
+
+    ``X`` holds the rows ``[row_offset, row_offset + len(X))`` of a batch of
+    ``total_rows`` rows (default: X is the whole batch).  The rows are cut into tiles
+    aligned on the global row index, the last one padded, and every matrix product is one
+    tile over a group of passes, with the BLAS on one thread; both sizes follow from
+    ``total_rows`` and ``T`` alone, and the sums over passes run pass by pass.  So a row's
+    result depends only on the model, the seed, T, total_rows, the row's global index and
+    its values: not on ``chunk_bytes``, on how the rows are split into calls (rows 337 to
+    700 predicted on their own, with ``row_offset=337, total_rows=len(whole)``, are those
+    rows of the whole batch's result bit for bit), nor on the thread counts.  The tiles
+    run on up to ``fastdrop.get_num_threads()`` threads; ``chunk_bytes`` bounds the
+    working memory of the tiles in flight (at least one tile runs).  Variant noise layers
+    (``mc_forward``) address their noise by pass over the whole batch: a model with one
+    stacks whole passes instead and takes no ``row_offset``/``total_rows``.
+    Returns an `MCResult`.
     """
-    return _mc_predict(model, X, T, seed, layers, return_samples, chunk_bytes, None)
-
-
-def _mc_predict(model, X, T, seed, layers, return_samples, chunk_bytes, rows):
-    """mc_predict of X as the rows ``[first, first + len(X))`` of a batch of ``total``
-    rows, ``rows = (first, total)`` (None: X is the whole batch).  Every mask, and the
-    grouping of passes that the sums follow, is the whole batch's, so each row's result
-    is the one the whole batch's call gives it (DESIGN.md §8.2)."""
     T = check_int(T, "T", 1)
+    all_layers, sites = _mc_sites(model, layers)
+    key = resolve_seed(seed)
+    X = _check_inputs(X)
+    row_offset, total_rows = _check_row_block(row_offset, total_rows, X.shape[0])
+    chunk_bytes = check_int(chunk_bytes, "chunk_bytes", 1)
+    if any(s.noise_layer is not None for s in sites.values()):
+        if (row_offset, total_rows) != (0, X.shape[0]):
+            raise ValueError("mc_predict over a block of rows supports Dropout and DropoutDense "
+                             "layers only: a variant layer's mc_forward addresses its noise by "
+                             "pass, not by (pass, global row)")
+        return _mc_predict_stacked(all_layers, sites, X, T, key, return_samples, chunk_bytes)
+    with _one_blas_thread():
+        return _mc_predict_tiled(all_layers, sites, X, T, key, return_samples, chunk_bytes,
+                                 row_offset, total_rows)
+
+
+def _mc_sites(model, layers):
+    """(model.layers, {index: _DropoutSite}) of the layers MC prediction samples."""
     all_layers = _layers_of(model)
     if layers is None:
         sites = [_mc_site_of(layer, i) for i, layer in enumerate(all_layers)]
@@ -548,16 +577,235 @@ def _mc_predict(model, X, T, seed, layers, return_samples, chunk_bytes, rows):
             sites[site.index] = site
         if not sites:
             raise ValueError("layers must name at least one dropout layer")
-    key = resolve_seed(seed)
-    X = _check_inputs(X)
+    return all_layers, sites
+
+
+def _check_row_block(row_offset, total_rows, rows):
+    row_offset = check_int(row_offset, "row_offset", 0)
+    if total_rows is None:
+        return row_offset, row_offset + rows
+    total_rows = check_int(total_rows, "total_rows", 1)
+    if row_offset + rows > total_rows:
+        raise ValueError(f"X holds rows [{row_offset}, {row_offset + rows}) (row_offset="
+                         f"{row_offset}, {rows} rows), which do not fit in total_rows="
+                         f"{total_rows}")
+    return row_offset, total_rows
+
+
+# -- MC prediction by row tiles ----------------------------------------------------------------
+
+#: Rows (pass, row pairs) of one matrix product.  On the 784-1024-1024-10 MLP of
+#: bench/bench_mc.py, products of 256 to 1024 rows, one BLAS thread each on two threads,
+#: ran within the noise of one 16000-row product on two BLAS threads.
+_MC_PRODUCT_ROWS = 512
+#: Tiles are at most this many rows, or more when T is small, and passes are stacked to
+#: fill a product: small tiles waste little on a block of rows that cuts a tile.
+_MC_TILE_ROWS = 64
+
+
+def _mc_tiling(total_rows, T):
+    """(tile_rows, passes per product), from the whole batch's row count and T only.
+
+    The tiles cover ``[0, total_rows)`` in equal parts (the last one padded by fewer rows
+    than there are tiles)."""
+    cap = max(_MC_TILE_ROWS, _MC_PRODUCT_ROWS // T)
+    tiles = -(-total_rows // cap)
+    tile_rows = -(-total_rows // tiles)
+    return tile_rows, max(1, min(T, _MC_PRODUCT_ROWS // tile_rows))
+
+
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limiter = None
+
+
+@contextmanager
+def _one_blas_thread():
+    """The BLAS on one thread while any mc_predict of this process runs.
+
+    The thread count is process-wide, so concurrent calls (Dask's threads) share one
+    limit, set by the first and restored by the last."""
+    global _blas_users, _blas_limiter
+    with _blas_lock:
+        if _blas_users == 0:
+            _blas_limiter = threadpoolctl.threadpool_limits(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
+
+
+@dataclass(frozen=True)
+class _Tile:
+    """Tile ``index`` of the batch: global rows ``[index * rows, (index + 1) * rows)``,
+    of which ``[lo, hi)`` (tile-relative) are rows of this call's X."""
+    index: int
+    rows: int
+    lo: int
+    hi: int
+
+    @property
+    def first_row(self):
+        return self.index * self.rows
+
+    def x_rows(self, row_offset):
+        """The slice of X's rows (and of the results) this tile holds."""
+        return slice(self.first_row + self.lo - row_offset, self.first_row + self.hi - row_offset)
+
+
+def _tiles_of(row_offset, rows, total_rows, tile_rows):
+    first, last = row_offset // tile_rows, (row_offset + rows - 1) // tile_rows
+    return [_Tile(k, tile_rows, max(row_offset - k * tile_rows, 0),
+                  min(row_offset + rows - k * tile_rows, tile_rows)) for k in range(first, last + 1)]
+
+
+def _tile_dropout(h, site, key, stream, t0, passes, tile, total_rows, owned):
+    """Dropout of a tile's rows over passes t0 .. t0+passes-1 (pass-major in h), with the
+    counters of §8.2.  Rows of the tile outside X are left alone, except when one tile
+    holds the whole batch: then each pass is one run, and they take the masks of the rows
+    they stand for (their results are dropped either way)."""
+    if not owned:
+        h = h.copy()
+    per_row = int(np.prod(h.shape[1:]))
+    stacked = h.reshape((passes, tile.rows) + h.shape[1:])
+    if tile.rows == total_rows:  # one tile holds the batch: the passes are one run
+        runs = [(h, t0 * total_rows * per_row)]
+    else:
+        runs = [(stacked[p, tile.lo:tile.hi],
+                 ((t0 + p) * total_rows + tile.first_row + tile.lo) * per_row)
+                for p in range(passes)]
+    for part, offset in runs:
+        dropout(part, keep_prob=site.keep_prob, seed=key, stream=stream, offset=offset,
+                inverted=site.inverted, out=part)
+    return h
+
+
+def _tile_passes(tail, first, sites, h0, tile, t0, passes, key, total_rows, buffers):
+    """Passes t0 .. t0+passes-1 of one tile: (probabilities, entropies) of its real rows,
+    shapes (passes, rows, K) and (passes, rows)."""
+    h = buffers.get("tiled", (passes * tile.rows,) + h0.shape[1:], h0.dtype)
+    h.reshape((passes,) + h0.shape)[...] = h0
+    owned = True
+    for i, layer in enumerate(tail, start=first):
+        site = sites.get(i)
+        if site is None:
+            h, owned = _eval_layer(layer, h, owned, buffers, i)
+            continue
+        h = _tile_dropout(h, site, key, i, t0, passes, tile, total_rows, owned)
+        owned = True
+        if site.weight is not None:
+            h, owned = _eval_layer(layer, h, owned, buffers, i)
+    log_p = _log_softmax(h.reshape(passes, tile.rows, -1)[:, tile.lo:tile.hi])
+    p = np.exp(log_p)
+    return p, -(p * log_p).sum(axis=-1)
+
+
+def _tile_input(head, X, tile, row_offset):
+    """The layers before the first dropout layer on one tile of X (padded with zeros)."""
+    x = np.zeros((tile.rows,) + X.shape[1:], X.dtype)
+    x[tile.lo:tile.hi] = X[tile.x_rows(row_offset)]
+    h = _forward_eval(head, x, owned=True)
+    if h.ndim != 2:
+        raise ValueError(f"the input of the first dropout layer must be (batch, units), "
+                         f"got shape {h.shape[1:]} per row")
+    return h
+
+
+def _in_order(function, items, workers):
+    """function(*item) for every item, yielded in the items' order, on `workers` threads
+    (a bounded number in flight)."""
+    if workers <= 1:
+        for item in items:
+            yield function(*item)
+        return
+    pool = ThreadPoolExecutor(workers)
+    pending = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(function, *item))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _mc_predict_tiled(all_layers, sites, X, T, key, return_samples, chunk_bytes, row_offset,
+                      total_rows):
+    batch = X.shape[0]
+    first = min(sites)
+    head, tail = all_layers[:first], all_layers[first:]
+    tile_rows, group = _mc_tiling(total_rows, T)
+    tiles = _tiles_of(row_offset, batch, total_rows, tile_rows)
+    # A product's input and output at the widest layer (float32 at least).
+    item_bytes = 2 * group * tile_rows * _widest(tail, X.shape[1]) * max(X.dtype.itemsize, 4)
+    workers = max(1, min(get_num_threads(), chunk_bytes // item_bytes,
+                         len(tiles) * -(-T // group)))
+    local = threading.local()
+
+    def buffers():
+        if not hasattr(local, "buffers"):
+            local.buffers = _Buffers()
+        return local.buffers
+
+    inputs = list(_in_order(lambda tile: (tile, _tile_input(head, X, tile, row_offset)),
+                            [(tile,) for tile in tiles], workers))
+
+    def run(tile, h0, t0):
+        passes = min(group, T - t0)
+        return (tile, t0) + _tile_passes(tail, first, sites, h0, tile, t0, passes, key,
+                                         total_rows, buffers())
+
+    items = [(tile, h0, t0) for tile, h0 in inputs for t0 in range(0, T, group)]
+    sum_p = sum_p2 = sum_entropy = samples = None
+    for tile, t0, p, entropy in _in_order(run, items, workers):
+        if sum_p is None:
+            classes = p.shape[-1]
+            sum_p, sum_p2 = np.empty((batch, classes)), np.empty((batch, classes))
+            sum_entropy = np.empty(batch)
+            if return_samples:
+                samples = np.empty((T, batch, classes))
+        where = tile.x_rows(row_offset)
+        s_p, s_p2, s_e = sum_p[where], sum_p2[where], sum_entropy[where]
+        for q in range(p.shape[0]):  # pass by pass: one order for every row and grouping
+            if t0 + q == 0:
+                s_p[...], s_e[...] = p[q], entropy[q]
+                np.multiply(p[q], p[q], out=s_p2)
+            else:
+                s_p += p[q]
+                s_p2 += p[q] * p[q]
+                s_e += entropy[q]
+        if return_samples:
+            samples[t0:t0 + p.shape[0], where] = p
+    return _mc_result(sum_p, sum_p2, sum_entropy, samples, T, key)
+
+
+def _mc_result(sum_p, sum_p2, sum_entropy, samples, T, key):
+    mean = sum_p / T
+    std = np.sqrt(np.maximum(sum_p2 / T - mean * mean, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        predictive_entropy = -np.where(mean > 0, mean * np.log(mean), 0.0).sum(axis=-1)
+    expected_entropy = sum_entropy / T
+    mutual_information = np.maximum(predictive_entropy - expected_entropy, 0.0)
+    return MCResult(mean, std, predictive_entropy, mutual_information, expected_entropy,
+                    samples, T, key)
+
+
+def _mc_predict_stacked(all_layers, sites, X, T, key, return_samples, chunk_bytes):
+    """MC prediction of the whole batch with whole passes stacked into one product, as many
+    as ``chunk_bytes`` allows: the path of models with variant noise layers, whose
+    ``mc_forward`` addresses noise by pass.  (Its products group rows by chunk_bytes and
+    run on the BLAS's threads, so its rounding follows those.)"""
     first = min(sites)
     h0 = _forward_eval(all_layers[:first], X)
     batch = X.shape[0]
-    first_row, total_rows = (0, batch) if rows is None else rows
-    if rows is not None and any(s.noise_layer is not None for s in sites.values()):
-        raise ValueError("mc_predict over a block of rows supports Dropout and DropoutDense "
-                         "layers only: a variant layer's mc_forward addresses its noise by "
-                         "pass, not by (pass, global row)")
+    first_row, total_rows = 0, batch
     tail = all_layers[first:]
     passes_per_chunk = min(T, _chunk_rows(total_rows * _widest(tail, h0.shape[-1]),
                                           max(h0.dtype.itemsize, 4), chunk_bytes))
@@ -599,14 +847,7 @@ def _mc_predict(model, X, T, seed, layers, return_samples, chunk_bytes, rows):
             sum_entropy += entropy
         if return_samples:
             samples[t0:t0 + passes] = p
-    mean = sum_p / T
-    std = np.sqrt(np.maximum(sum_p2 / T - mean * mean, 0.0))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        predictive_entropy = -np.where(mean > 0, mean * np.log(mean), 0.0).sum(axis=-1)
-    expected_entropy = sum_entropy / T
-    mutual_information = np.maximum(predictive_entropy - expected_entropy, 0.0)
-    return MCResult(mean, std, predictive_entropy, mutual_information, expected_entropy,
-                    samples, T, key)
+    return _mc_result(sum_p, sum_p2, sum_entropy, samples, T, key)
 
 
 # -- linear regression: the marginalised objective -------------------------------------------

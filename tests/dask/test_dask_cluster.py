@@ -1,7 +1,7 @@
 """fastdrop.dask on a real distributed.LocalCluster: two worker processes on the loopback
 interface, started and closed here.  The same chunkings as test_dask_api.py give the
-in-memory bits; MC prediction is row for row the in-memory one with the model sent to
-each worker once; a worker killed in the middle of a computation (Dask reruns its tasks
+in-memory bits; MC prediction is row for row the in-memory one (exact and rounding
+weights, several row chunkings) with the model sent to each worker once; a worker killed in the middle of a computation (Dask reruns its tasks
 elsewhere) changes nothing.  Every wait is bounded."""
 import os
 import tempfile
@@ -14,6 +14,7 @@ from distributed import Client, LocalCluster
 import fastdrop
 import fastdrop.dask as fdd
 from fastdrop import theory
+from fastdrop.nn import build_mlp
 from conftest import assert_bit_equal
 from test_dask_api import CASES, assert_all_equal, lazy_and_expected
 from test_dask_mc import FIELDS, dyadic_inputs, dyadic_model
@@ -54,6 +55,19 @@ def test_mc_predict_on_the_cluster_is_row_for_row_the_in_memory_one(client):
     for name in FIELDS:
         got = client.compute(getattr(result, name)).result(timeout=TIMEOUT)
         assert_bit_equal(got, getattr(expected, name))
+
+
+@pytest.mark.parametrize("chunks", [1000, 128, (1, 299, 700)], ids=str)
+def test_mc_predict_with_general_weights_on_the_cluster(client, chunks):
+    """float32 weights that round: each worker process (its own BLAS, one thread per
+    worker) gives the rows the bits of the in-memory call in this process."""
+    model = build_mlp((24, 160, 96, 6), input_rate=0.2, hidden_rate=0.5, seed=14)
+    X = np.random.default_rng(15).random((1000, 24), dtype=np.float32)
+    expected = theory.mc_predict(model, X, 6, seed=21)
+    result = fdd.mc_predict(model, da.from_array(X, chunks=(chunks, -1)), 6, seed=21)
+    fields = client.compute([getattr(result, name) for name in FIELDS])
+    for name, future in zip(FIELDS, fields):
+        assert_bit_equal(future.result(timeout=TIMEOUT), getattr(expected, name))
 
 
 class _CountUnpickling:

@@ -1,12 +1,11 @@
-"""fastdrop.dask.mc_predict: every row gets the masks (layer, pass, global row) and the
-pass grouping of the in-memory call on the whole batch, for any row chunking.
+"""fastdrop.dask.mc_predict: every row gets the masks (layer, pass, global row), the row
+tiles and the pass grouping of the in-memory call on the whole batch, for any row chunking.
 
-The exact tests use a "dyadic" model (weights, biases and inputs small multiples of powers
-of two, float64): every product and partial sum of its matrix products is exact, so the
-logits do not depend on how the BLAS blocks a product of that many rows, and any
-difference could only come from the masks or the order of the sums over passes.  With
-general weights the BLAS itself rounds a row differently depending on the rows next to it
-and on its thread count; those results agree to rounding (the masks are the same)."""
+The "dyadic" model (weights, biases and inputs small multiples of powers of two, float64)
+has exact products, so it checks the masks and the order of the sums alone; the general
+float32 model rounds in every product, so equal bits there also need every row to meet the
+same matrix products in every block (tiles aligned on the global row index, one BLAS
+thread)."""
 import dask
 import dask.array as da
 import numpy as np
@@ -57,24 +56,44 @@ def test_mc_predict_is_row_for_row_the_in_memory_one(chunking, fused, scheduler)
         assert_same_rows(result, expected)
 
 
-def test_pass_groups_follow_the_whole_batch():
-    """A small chunk_bytes stacks few passes per group; the blocks group them as the whole
-    batch does, so the sums over passes are the same."""
+def test_chunk_bytes_changes_no_grouping():
+    """chunk_bytes bounds the memory in flight only: blocks run with a small one give the
+    bits of the whole batch with the default."""
     model, X = dyadic_model(), dyadic_inputs()
-    expected = theory.mc_predict(model, X, 11, seed=5, chunk_bytes=20_000)
+    expected = theory.mc_predict(model, X, 11, seed=5)
     result = fdd.mc_predict(model, da.from_array(X, chunks=(7, -1)), 11, seed=5,
                             chunk_bytes=20_000)
     assert_same_rows(result, expected)
 
 
-def test_general_weights_agree_to_rounding():
-    model = build_mlp((FEATURES, 48, 5), input_rate=0.2, hidden_rate=0.5, seed=2)
-    X = np.random.default_rng(1).random((ROWS, FEATURES), dtype=np.float32)
+def general_model():
+    return build_mlp((FEATURES, 48, 5), input_rate=0.2, hidden_rate=0.5, seed=2)
+
+
+def general_inputs(rows=ROWS):
+    return np.random.default_rng(1).random((rows, FEATURES), dtype=np.float32)
+
+
+@pytest.mark.parametrize("scheduler", ["sync", "threads"])
+@pytest.mark.parametrize("chunks", [(9, 5), ((1, 30, 2, 20), -1), (1, -1), (53, 4)], ids=str)
+def test_general_weights_give_the_in_memory_bits(chunks, scheduler):
+    model, X = general_model(), general_inputs()
     expected = theory.mc_predict(model, X, 6, seed=3)
-    result = fdd.mc_predict(model, da.from_array(X, chunks=(9, 5)), 6, seed=3)
-    for name in FIELDS:
-        np.testing.assert_allclose(getattr(result, name).compute(), getattr(expected, name),
-                                   rtol=1e-5, atol=1e-6)
+    result = fdd.mc_predict(model, da.from_array(X, chunks=chunks), 6, seed=3)
+    with dask.config.set(scheduler=scheduler):
+        assert_same_rows(result, expected)
+
+
+def test_general_weights_on_many_tiles():
+    """1000 rows: blocks that cut the row tiles anywhere, and a small chunk_bytes."""
+    model = build_mlp((FEATURES, 200, 5), input_rate=0.2, hidden_rate=0.5, seed=6)
+    X = general_inputs(1000)
+    expected = theory.mc_predict(model, X, 5, seed=8, chunk_bytes=2**30)
+    for chunks in (1000, 128, (1, 299, 700)):
+        result = fdd.mc_predict(model, da.from_array(X, chunks=(chunks, -1)), 5, seed=8,
+                                chunk_bytes=2**14)
+        with dask.config.set(scheduler="threads"):
+            assert_same_rows(result, expected)
 
 
 def test_mc_predict_refuses_what_it_cannot_address():
