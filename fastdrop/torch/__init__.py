@@ -162,6 +162,10 @@ def _run(input: torch.Tensor, p: float, inplace: bool, rng: torch.Tensor, kept_d
         out = _ops.empty_like(input)
         _ops.run_forward(input, out, rng, p, kept_dims, alpha, False)
         return out
+    if _plain_eager(input, needs_grad=True):
+        out = _ops.EagerDropoutFunction.apply(  # type: ignore[no-untyped-call]
+            input, rng, p, kept_dims, alpha)
+        return input.copy_(out) if inplace else out
     if inplace and not (torch.is_grad_enabled() and input.requires_grad):
         (_ops.alpha_dropout_inplace_op if alpha else _ops.dropout_inplace_op)(
             input, rng, p, kept_dims)
@@ -170,10 +174,12 @@ def _run(input: torch.Tensor, p: float, inplace: bool, rng: torch.Tensor, kept_d
     return input.copy_(out) if inplace else out
 
 
-def _plain_eager(input: torch.Tensor) -> bool:
-    """An eager call on a plain CPU tensor that needs no autograd and no tracer or mode."""
-    return (not _compiling() and type(input) is torch.Tensor
-            and not (input.requires_grad and torch.is_grad_enabled())
+def _plain_eager(input: torch.Tensor, needs_grad: bool = False) -> bool:
+    """An eager call on a plain CPU tensor (a Parameter too, when it `needs_grad`) with no
+    tracer or mode active, that needs autograd (`needs_grad`) or not."""
+    return (not _compiling() and (input.requires_grad and torch.is_grad_enabled()) == needs_grad
+            and type(input) in ((torch.Tensor, torch.nn.Parameter) if needs_grad
+                                else (torch.Tensor,))
             and not torch._C._len_torch_dispatch_stack()
             and not torch._C._len_torch_function_stack() and not torch._C._is_tracing())
 

@@ -432,3 +432,30 @@ class MaskedScaleFunction(torch.autograd.Function):
     def jvp(ctx: Any, tangent: torch.Tensor, *_: Any) -> torch.Tensor:
         (mask,) = ctx.saved_tensors
         return masked_scale(tangent, mask, ctx.p, ctx.kept_dims, ctx.alpha)
+
+
+class EagerDropoutFunction(torch.autograd.Function):
+    """Dropout for a plain eager call that needs a gradient: the operators' CPU kernels
+    called directly (the same functions, so the same bits), without the dispatcher's
+    layers; a backward that must itself be differentiated goes through the operator."""
+
+    @staticmethod
+    def forward(ctx: Any, input: torch.Tensor, rng: torch.Tensor, p: float, kept_dims: int,
+                alpha: bool) -> torch.Tensor:
+        out = empty_like(input)
+        mask = run_forward(input, out, rng, p, kept_dims, alpha)
+        ctx.save_for_backward(mask)
+        ctx.p, ctx.kept_dims, ctx.alpha = p, kept_dims, alpha
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
+        (mask,) = ctx.saved_tensors
+        functorch = torch._C._functorch
+        if (torch.is_grad_enabled() or type(grad) is not torch.Tensor  # create_graph, subclass
+                or functorch.is_legacy_batchedtensor(grad)  # batched gradients
+                or functorch.is_functorch_wrapped_tensor(grad)):
+            grad_input = masked_scale(grad, mask, ctx.p, ctx.kept_dims, ctx.alpha)
+        else:
+            grad_input = _backward_cpu(grad, mask, ctx.p, ctx.kept_dims, ctx.alpha)
+        return grad_input, None, None, None, None
