@@ -1138,14 +1138,14 @@ def _draw_datasize(fig, r):
         _errorbar(left, s["sizes"], _times(errs, 100), _times(_sd(r, "errors", name), 100), label=name)
     left.set(xscale="log", xlabel="training digits", ylabel="test error (%)",
              title="test error vs training-set size")
-    for ax in (left, right):
-        ax.set_xticks(s["sizes"], [str(n) for n in s["sizes"]])
-        ax.minorticks_off()
     left.legend(fontsize=8)
     _errorbar(right, s["sizes"], s["gains"], _sd(r, "gains"), color="tab:green")
     right.axhline(0, color="0.4", linewidth=1)
     right.set(xscale="log", xlabel="training digits", ylabel="no dropout − dropout (points)",
               title="gain from dropout")
+    for ax in (left, right):  # the sizes themselves as ticks, after the log scale is set
+        ax.set_xticks(s["sizes"], [str(n) for n in s["sizes"]])
+        ax.minorticks_off()
 
 
 def _draw_digits(fig, r):
