@@ -135,6 +135,7 @@ static inline void philox_at(const gen_state *g, const uint32_t *lo, const uint3
 #define FD_GROUP 128                        /* elements per group: one block per plane */
 #define FD_GEN_GROUPS (u32_lanes * philox_ways) /* groups per generator batch, one a lane */
 #define FD_GEN_WORDS (4 * FD_GEN_GROUPS)    /* 32-bit keep words per generator batch */
+#define FD_GEN_ELEMENTS (FD_GROUP * FD_GEN_GROUPS)
 
 /* The words of blocks block .. block + FD_TILE / 4 - 1 in word order. */
 static inline void gen_words(const gen_state *g, uint64_t block, uint32_t w[FD_TILE])
@@ -187,21 +188,18 @@ static void resolve_ties(const gen_state *g, uint64_t j0, const uint32_t *tied, 
         decide_ties(g, j0, where, lo, hi, count, keep);
 }
 
-/* The keep words of groups first .. first + FD_GEN_GROUPS - 1: bit b of keep[q] is element
- * 32 q + b of the batch.  Each lane compares one group's 128 top bytes with T's, bit
- * sliced, most significant plane first: `lt` holds the lanes already below, `eq` those
- * still equal.  Ties are resolved in the first need_words words only. */
-static void gen_batch(const gen_state *g, uint64_t first, uint32_t keep[FD_GEN_WORDS],
-                      size_t need_words)
+/* The keep words of groups first .. first + FD_GEN_GROUPS - 1 from their planes p (the
+ * Philox blocks of planes 0 .. g->planes - 1): bit b of keep[q] is element 32 q + b of the
+ * batch.  Each lane compares one group's 128 top bytes with T's, bit sliced, most
+ * significant plane first: `below` holds the lanes already below, `equal` those still
+ * equal.  Ties are resolved in the first need_words words only. */
+static void gen_finish(const gen_state *g, uint64_t first, u32_vec p[8][philox_ways][4],
+                       uint32_t keep[FD_GEN_WORDS], size_t need_words)
 {
     if (g->mode != GEN_PHILOX) {
         memset(keep, g->mode == GEN_KEEP_ALL ? 0xFF : 0, FD_GEN_WORDS * sizeof(uint32_t));
         return;
     }
-    /* All planes first, then the compare: Philox alone holds the registers while it runs. */
-    u32_vec p[8][philox_ways][4];
-    for (int i = 0; i < g->planes; i++)
-        philox(g, (first << 3) | (uint64_t)i, PLANE_OF_GROUPS, p[i]);
     u32_vec lt[philox_ways][4], eq[philox_ways][4];
     for (int w = 0; w < philox_ways; w++)
         for (int k = 0; k < 4; k++) {
@@ -227,13 +225,23 @@ static void gen_batch(const gen_state *g, uint64_t first, uint32_t keep[FD_GEN_W
     resolve_ties(g, first * FD_GROUP, tied, need_words, keep);
 }
 
+/* Plane i of groups first .. first + FD_GEN_GROUPS - 1, one group a lane. */
+static inline void gen_plane(const gen_state *g, uint64_t first, int i, u32_vec p[philox_ways][4])
+{
+    philox(g, (first << 3) | (uint64_t)i, PLANE_OF_GROUPS, p);
+}
+
 /* Element i of a chunk is element j0 + i of the stream, anywhere in a group: the keep
- * words of whole batches are generated ahead and read 64 bits at a time from any bit. */
+ * words of whole batches are read 64 bits at a time from any bit.  While a batch is read,
+ * the planes of the next one are computed a few tiles apart, so that Philox runs between
+ * the memory accesses of the pass instead of in one burst. */
 typedef struct {
     gen_state g;
-    uint64_t group, end_group; /* the next group to generate; one past the chunk's last */
+    uint64_t group, end_group; /* the next batch's first group; one past the chunk's last */
     size_t pos, filled;        /* bit of the next tile in words; bits generated */
+    int ahead, stride, tiles;  /* planes of the next batch done; tiles per plane; countdown */
     uint32_t words[FD_GEN_WORDS + 6];
+    u32_vec planes[8][philox_ways][4]; /* the next batch's planes 0 .. ahead - 1 */
 } tile_walk;
 
 static inline void walk_refill(tile_walk *w)
@@ -243,9 +251,14 @@ static inline void walk_refill(tile_walk *w)
     w->pos &= 31;
     uint64_t groups = w->end_group - w->group;
     size_t need = 4 * (size_t)(groups < FD_GEN_GROUPS ? groups : FD_GEN_GROUPS);
-    gen_batch(&w->g, w->group, w->words + left, need);
+    if (w->g.mode == GEN_PHILOX)
+        for (; w->ahead < w->g.planes; w->ahead++)
+            gen_plane(&w->g, w->group, w->ahead, w->planes[w->ahead]);
+    gen_finish(&w->g, w->group, w->planes, w->words + left, need);
     w->group += FD_GEN_GROUPS;
     w->filled = 32 * (left + need);
+    w->ahead = 0;
+    w->tiles = w->stride;
 }
 
 /* n >= 1 elements from stream element j0 (j0 + n <= 2^64). */
@@ -257,6 +270,10 @@ static inline void walk_init(tile_walk *w, const fd_stream *s, uint64_t j0, size
     w->end_group = (j0 + (n - 1)) / FD_GROUP + 1;
     w->pos = 0;
     w->filled = 0;
+    w->ahead = 0;
+    w->stride = FD_GEN_ELEMENTS / FD_TILE / w->g.planes;
+    if (w->stride < 1)
+        w->stride = 1;
     walk_refill(w);
     w->pos = (size_t)(j0 % FD_GROUP);
 }
@@ -272,6 +289,13 @@ static inline uint64_t walk_next(tile_walk *w, size_t m)
     if (s != 0)
         v = (v >> s) | (uint64_t)w->words[q + 2] << (64 - s);
     w->pos += m;
+    if (--w->tiles == 0) {
+        w->tiles = w->stride;
+        if (w->g.mode == GEN_PHILOX && w->ahead < w->g.planes && w->group < w->end_group) {
+            gen_plane(&w->g, w->group, w->ahead, w->planes[w->ahead]);
+            w->ahead++;
+        }
+    }
     return v;
 }
 
