@@ -113,24 +113,8 @@ class _MLPAdam(Adam):
     """Adam as scikit-learn's MLP runs it: epsilon added to sqrt(v) itself (fastdrop.nn's
     Adam follows PyTorch, whose epsilon is scaled by the bias correction of v)."""
 
-    def _update(self, value, grad, state, block):
-        dt = value.dtype.type
-        t = self._t
-        m, v = state["m"][block], state["v"][block]
-        scratch = state["scratch"][:value.shape[0]] if value.ndim else state["scratch"]
-        m *= dt(self.beta1)
-        np.multiply(grad, dt(1 - self.beta1), out=scratch)
-        m += scratch
-        v *= dt(self.beta2)
-        np.multiply(grad, grad, out=scratch)
-        scratch *= dt(1 - self.beta2)
-        v += scratch
-        step_size = self.lr * np.sqrt(1 - self.beta2 ** t) / (1 - self.beta1 ** t)
-        np.sqrt(v, out=scratch)
-        scratch += dt(self.eps)
-        np.divide(m, scratch, out=scratch)
-        scratch *= dt(step_size)
-        value -= scratch
+    def _epsilon(self, t):
+        return self.eps
 
 
 class _BaseDropoutMLP(BaseEstimator):

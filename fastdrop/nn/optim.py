@@ -353,10 +353,14 @@ class Adam(Optimizer):
         v += scratch
         step_size = self.lr * math.sqrt(1 - self.beta2 ** t) / (1 - self.beta1 ** t)
         np.sqrt(v, out=scratch)
-        scratch += dt(self.eps * math.sqrt(1 - self.beta2 ** t))
+        scratch += dt(self._epsilon(t))
         np.divide(m, scratch, out=scratch)
         scratch *= dt(step_size)
         value -= scratch
+
+    def _epsilon(self, t):
+        """What step t adds to sqrt(v): eps scaled by v's bias correction, as PyTorch does."""
+        return self.eps * math.sqrt(1 - self.beta2 ** t)
 
     def __repr__(self):
         return (f"Adam(lr={self.lr}, beta1={self.beta1}, beta2={self.beta2}, eps={self.eps}, "
