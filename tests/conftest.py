@@ -87,3 +87,13 @@ def assert_mask_equal(actual, expected):
     assert actual.keep_prob == expected.keep_prob
     assert actual.scale == expected.scale
     np.testing.assert_array_equal(actual.bits, expected.bits)
+
+
+@pytest.fixture
+def one_blas_thread():
+    """One BLAS thread for the test: tiny networks' products gain nothing from BLAS threads,
+    and on a busy machine the threads' hand-offs cost more than the products (100x on two
+    shared cores); fastdrop's kernel threads are left as they are."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        yield

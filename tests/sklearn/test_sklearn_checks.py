@@ -5,20 +5,13 @@ passing fails the suite too."""
 import pytest
 
 pytest.importorskip("sklearn")
-threadpoolctl = pytest.importorskip("threadpoolctl")
 
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from fastdrop.sklearn import DropoutMLPClassifier, DropoutMLPRegressor  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def one_blas_thread():
-    # tiny networks: their products gain nothing from BLAS threads, and on a busy machine
-    # the threads' hand-offs cost more than the products (100x on two shared cores);
-    # fastdrop's kernel threads are left as they are
-    with threadpoolctl.threadpool_limits(1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 ESTIMATORS = [
     DropoutMLPClassifier(hidden_layer_sizes=(32,), max_iter=100, learning_rate_init=0.01,

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 pytest.importorskip("sklearn")
-threadpoolctl = pytest.importorskip("threadpoolctl")
 
 from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import load_digits, load_iris, make_regression  # noqa: E402
@@ -26,13 +25,7 @@ from fastdrop.sklearn import MC_BLOCK_ROWS, DropoutMLPClassifier, DropoutMLPRegr
 from conftest import run_python  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def one_blas_thread():
-    # tiny networks: their products gain nothing from BLAS threads, and on a busy machine
-    # the threads' hand-offs cost more than the products (100x on two shared cores);
-    # fastdrop's kernel threads are left as they are
-    with threadpoolctl.threadpool_limits(1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 X_digits, y_digits = load_digits(return_X_y=True)
 X_digits = MinMaxScaler().fit_transform(X_digits)
