@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 pytest.importorskip("sklearn")
-threadpoolctl = pytest.importorskip("threadpoolctl")
 
 import joblib  # noqa: E402
 from sklearn.datasets import (load_digits, load_iris, make_classification,  # noqa: E402
@@ -23,13 +22,7 @@ from sklearn.utils._testing import assert_array_equal, ignore_warnings  # noqa: 
 from fastdrop.sklearn import DropoutMLPClassifier, DropoutMLPRegressor  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def one_blas_thread():
-    # tiny networks: their products gain nothing from BLAS threads, and on a busy machine
-    # the threads' hand-offs cost more than the products (100x on two shared cores);
-    # fastdrop's kernel threads are left as they are
-    with threadpoolctl.threadpool_limits(1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 X_digits, y_digits = load_digits(n_class=3, return_X_y=True)
 X_digits_multi = MinMaxScaler().fit_transform(X_digits[:200])
