@@ -33,6 +33,7 @@ sitepath.prefer_built_source_tree()
 
 import numpy as np  # noqa: E402  (after the choice of fastdrop)
 import pytest  # noqa: E402
+from conftest import write_after_capture  # noqa: E402
 
 import fastdrop  # noqa: E402
 from fastdrop.cli.timing import interleaved_medians  # noqa: E402
@@ -150,17 +151,7 @@ def report_ratios(request):
     yield
     if not _medians:
         return
-    plugins = request.config.pluginmanager
-    reporter = plugins.getplugin("terminalreporter")
-    capture = plugins.getplugin("capturemanager")
-    lines = ["sklearn epoch ratios (medians):"] + format_ratios(_medians)
-    if reporter is None or capture is None:
-        print("\n".join(lines))
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.write_line("")
-        for line in lines:
-            reporter.write_line(line)
+    write_after_capture(request, ["sklearn epoch ratios (medians):"] + format_ratios(_medians))
 
 
 @pytest.mark.parametrize("name", [den for _, _, den in RATIOS[:1]] + [num for _, num, _ in RATIOS])

@@ -37,6 +37,7 @@ import sitepath
 sitepath.prefer_built_source_tree()
 
 import pytest  # noqa: E402  (after the choice of fastdrop)
+from conftest import write_after_capture  # noqa: E402
 
 import fastdrop  # noqa: E402
 from fastdrop.cli.timing import interleaved_medians  # noqa: E402
@@ -160,17 +161,7 @@ def report_ratios(request):
     yield
     if not _medians:
         return
-    plugins = request.config.pluginmanager
-    reporter = plugins.getplugin("terminalreporter")
-    capture = plugins.getplugin("capturemanager")
-    lines = format_ratios(_medians)
-    if reporter is None or capture is None:
-        print("\n".join(lines))
-        return
-    with capture.global_and_fixture_disabled():  # teardown output is captured otherwise
-        reporter.write_line("")
-        for line in lines:
-            reporter.write_line(line)
+    write_after_capture(request, format_ratios(_medians))
 
 
 def _run(benchmark, name, step, **info):

@@ -152,3 +152,18 @@ def bench_arrays_for():
 @pytest.fixture
 def bench_arrays(bench_size, bench_dtype):
     return arrays_for(bench_dtype, bench_size)
+
+
+def write_after_capture(request, lines):
+    """Write `lines` to the terminal from a fixture's teardown, where pytest would capture a
+    plain print (printed as is when the terminal reporter is not there)."""
+    plugins = request.config.pluginmanager
+    reporter = plugins.getplugin("terminalreporter")
+    capture = plugins.getplugin("capturemanager")
+    if reporter is None or capture is None:
+        print("\n".join(lines))
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.write_line("")
+        for line in lines:
+            reporter.write_line(line)
